@@ -1,0 +1,53 @@
+# toolgym: the two commands a new user needs.
+#   make demo   - runs the main job (`toolgym bench quick`) and prints the leaderboard
+#   make test   - runs the whole test suite (what CI runs)
+# Both create or reuse a virtual environment in $(VENV) and install what they need.
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+# torch must be the CPU build: a bare `torch` requirement with no torch installed pulls GBs of CUDA packages.
+TORCH_SPEC ?= torch==2.13.0
+EXTRAS ?= all,test
+STAMP := $(VENV)/.toolgym-$(shell cat setup.cfg pyproject.toml | cksum | cut -d' ' -f1)
+PYTEST_ARGS ?=
+DEMO_OUT ?= runs/demo-$(shell date +%Y%m%d-%H%M%S)
+
+.PHONY: demo test test-fast install system-deps lint typecheck clean
+
+$(STAMP):
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "toolgym needs Python 3.10 or newer, found " + sys.version.split()[0]'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip "setuptools>=64" wheel
+	$(PY) -c 'import torch' 2>/dev/null || $(PIP) install --quiet "$(TORCH_SPEC)"
+	$(PIP) install --quiet -e ".[$(EXTRAS)]"
+	rm -f $(VENV)/.toolgym-*
+	touch $@
+
+install: $(STAMP)
+
+# Debian packages the sandbox and report tests use; installed when missing and this user may install them.
+system-deps:
+	@bash scripts/system_deps.sh
+
+demo: $(STAMP)
+	$(VENV)/bin/toolgym bench quick --out $(DEMO_OUT)
+
+# The whole suite: slow and LLM tests included; network and docker tests skip themselves when unreachable.
+test: $(STAMP) system-deps
+	$(PY) -m pytest -m "" $(PYTEST_ARGS)
+
+# The default quick run (slow and llm tests deselected).
+test-fast: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+typecheck: $(STAMP)
+	$(PY) -m mypy toolgym envs agents algorithms benchmarks
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

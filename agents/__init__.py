@@ -1,0 +1,1 @@
+"""toolgym.agents: policies, language-model backends, prompting methods and reflectors."""

@@ -1,0 +1,59 @@
+"""Looking up toolgym's registered environments without constructing them."""
+
+from __future__ import annotations
+
+import inspect
+
+import gymnasium as gym
+
+from toolgym.core import DataStatus, TextEnv
+
+__all__ = ["EnvDescription", "describe", "env_class", "toolgym_ids"]
+
+
+def toolgym_ids() -> list[str]:
+    """Every registered ``toolgym/`` id, sorted."""
+    return sorted(i for i in gym.registry if i.startswith("toolgym/"))
+
+
+def env_class(env_id: str) -> type:
+    """The class behind a registered id, imported but not constructed."""
+    creator = gym.spec(env_id).entry_point
+    if isinstance(creator, str):
+        creator = gym.envs.registration.load_env_creator(creator)
+    return creator  # type: ignore[return-value]
+
+
+class EnvDescription(tuple):
+    """``(family, summary, status)`` of a registered id."""
+
+    __slots__ = ()
+
+    def __new__(cls, family: str, summary: str, status: DataStatus) -> EnvDescription:
+        """Bundle the three fields."""
+        return super().__new__(cls, (family, summary, status))
+
+    @property
+    def family(self) -> str:
+        """The env family (``"search"``, ``"code"``...)."""
+        return self[0]
+
+    @property
+    def summary(self) -> str:
+        """The first line of the env class's docstring."""
+        return self[1]
+
+    @property
+    def status(self) -> DataStatus:
+        """Where the tasks come from and whether they are here."""
+        return self[2]
+
+
+def describe(env_id: str) -> EnvDescription:
+    """Family, one-line summary and data status of a registered id (the class is imported, not built)."""
+    cls = env_class(env_id)
+    spec = gym.spec(env_id)
+    summary = (inspect.getdoc(cls) or "").strip().split("\n", 1)[0]
+    if isinstance(cls, type) and issubclass(cls, TextEnv):
+        return EnvDescription(cls.family, summary, cls.data_status(**spec.kwargs))
+    return EnvDescription("other", summary, DataStatus("unknown", True))
