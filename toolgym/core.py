@@ -151,6 +151,11 @@ class TextEnv(gym.Env[ObsT, str], Generic[ObsT]):
     max_observation_length: ClassVar[int] = 65_536
     #: Extra ``reset(options=...)`` keys the env accepts besides ``task_id``.
     reset_option_keys: ClassVar[frozenset[str]] = frozenset()
+    #: Whether the expert solves every task (False where some tasks are unsolvable, e.g. missing gold data);
+    #: the shared test battery checks the expert only where this is True, env tests cover the rest.
+    expert_solves_all: ClassVar[bool] = True
+    #: Whether the env can be pickled mid-episode (False when it holds live handles such as processes).
+    picklable: ClassVar[bool] = True
 
     #: The env's action grammar; subclasses set it in ``__init__``.
     grammar: Grammar

@@ -93,6 +93,9 @@ def test_bad_actions_never_raise(env_id):
 def test_expert_solves(env_id):
     env = gym.make(env_id)
     base = unwrap(env)
+    if not base.expert_solves_all:
+        env.close()
+        pytest.skip(f"{env_id}: the expert cannot solve every task; the env's own tests check it on solvable ones")
     try:
         for seed in range(5):
             env.reset(seed=seed)
@@ -108,6 +111,9 @@ def test_expert_solves(env_id):
 @pytest.mark.parametrize("env_id", IDS)
 def test_pickle(env_id):
     env = gym.make(env_id)
+    if not unwrap(env).picklable:
+        env.close()
+        pytest.skip(f"{env_id} holds live handles (processes, connections) and is not picklable")
     try:
         check_pickle(env)
     finally:
