@@ -66,7 +66,7 @@ def list_policies() -> dict[str, str]:
     """The registered policy names and their one-line summaries.
 
     Example:
-        >>> {"expert", "random", "scripted"} <= set(list_policies())
+        >>> {"expert", "random", "react", "reflexion", "cot-sc"} <= set(list_policies())
         True
     """
     return {e.name: e.summary for e in sorted(_REGISTRY.values(), key=lambda e: e.name)}
@@ -153,3 +153,35 @@ def make_policy(name: str, **config: Any) -> Any:
 register_policy("expert", "toolgym.agents.policies:ExpertPolicy", "the environment's expert (oracle) policy")
 register_policy("random", "toolgym.agents.policies:RandomPolicy", "uniform over admissible actions or tool calls")
 register_policy("scripted", "toolgym.agents.policies:ScriptedPolicy", "replays fixed actions")
+register_policy(
+    "io", "toolgym.agents.prompting.methods:AnswerPolicy", "IO prompting: question in, answer out", cot=False
+)
+register_policy("cot", "toolgym.agents.prompting.methods:AnswerPolicy", "chain of thought, then the answer", cot=True)
+register_policy(
+    "cot-sc", "toolgym.agents.prompting.methods:SelfConsistencyPolicy", "CoT self-consistency: k samples, majority"
+)
+register_policy(
+    "act", "toolgym.agents.prompting.methods:ReActPolicy", "Act-only: actions without thoughts", thoughts=False
+)
+register_policy("react", "toolgym.agents.prompting.methods:ReActPolicy", "ReAct: Thought / Action / Observation")
+register_policy(
+    "react-cot-sc",
+    "toolgym.agents.prompting.methods:FallbackPolicy",
+    "ReAct, backing off to CoT-SC when it has not answered in time",
+    order="react-cot-sc",
+)
+register_policy(
+    "cot-sc-react",
+    "toolgym.agents.prompting.methods:FallbackPolicy",
+    "CoT-SC, handing over to ReAct when its majority is weak",
+    order="cot-sc-react",
+)
+register_policy("reflexion", "toolgym.agents.reflexion:ReflexionPolicy", "Reflexion: retry with self-reflections")
+register_policy(
+    "fireact",
+    "toolgym.agents.prompting.methods:ReActPolicy",
+    "FireAct's zero-shot fine-tuned format (Alpaca, no examples)",
+    style="alpaca",
+    examples="none",
+    numbered=False,
+)

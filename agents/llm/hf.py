@@ -1,0 +1,272 @@
+"""Hugging Face transformers causal language models, with batched generation.
+
+:class:`HFLLM` loads a model lazily (on the first :meth:`HFLLM.generate` or an explicit :meth:`HFLLM.load`,
+never at import or construction) from a hub id or a local folder, optionally from a GGUF file
+(``gguf_file=``, dequantised by transformers) and with a PEFT adapter (``adapter=``). Prompts are batched
+with left padding, sorted by length so that padding is small; generation stops at the stop strings (for
+every row of the batch) and the completions are cut before them. Chat prompts go through the tokenizer's
+chat template when it has one (else a plain ``System:/User:/Assistant:`` rendering).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from toolgym.agents.base import Completion, LLMError, LLMStats, Prompt, SamplingParams
+from toolgym.agents.llm.common import cut_at_stop, message_text, messages_to_text, normalize_prompts
+
+from toolgym.error import ConfigError, require
+
+__all__ = ["HFLLM"]
+
+logger = logging.getLogger(__name__)
+
+_DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+
+class HFLLM:
+    """A transformers causal LM behind the :class:`~toolgym.agents.base.LLM` protocol.
+
+    Args:
+        model: A hub id or local folder (loaded lazily), or an already built ``PreTrainedModel``.
+        tokenizer: A tokenizer object, or a hub id / folder (default: the model's).
+        gguf_file: The GGUF file name inside ``model`` (a folder), e.g. Gemma-3-270M Q4_K_M.
+        adapter: A PEFT adapter folder to load on top of the model.
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"`` or ``"auto"`` (CUDA when available).
+        dtype: ``"auto"``, ``"float32"``, ``"bfloat16"`` or ``"float16"``.
+        batch_size: The most prompts per forward batch (larger batches are split).
+        max_context: The most prompt + new tokens; longer prompts keep their end (default: the model's
+            ``max_position_embeddings`` / ``n_positions``).
+        chat_template: ``"auto"`` (use the tokenizer's template when it has one), ``"plain"`` (always the plain
+            rendering), or a Jinja template string to set.
+        trust_remote_code: Passed to ``from_pretrained``.
+        name: The name recorded in results (default ``"hf:<model>"``).
+
+    Example:
+        >>> llm = HFLLM("Qwen/Qwen2.5-0.5B-Instruct")  # nothing is loaded yet
+        >>> llm.name, llm.loaded
+        ('hf:Qwen/Qwen2.5-0.5B-Instruct', False)
+    """
+
+    supports_images = False
+
+    def __init__(
+        self,
+        model: Any,
+        *,
+        tokenizer: Any = None,
+        gguf_file: str | None = None,
+        adapter: str | None = None,
+        device: str = "cpu",
+        dtype: str = "auto",
+        batch_size: int = 16,
+        max_context: int | None = None,
+        chat_template: str = "auto",
+        trust_remote_code: bool = False,
+        name: str | None = None,
+    ) -> None:
+        """Create the backend (see the class docstring); nothing is loaded here."""
+        if dtype not in _DTYPES:
+            raise ConfigError(f"HFLLM.dtype: expected one of {list(_DTYPES)}, got {dtype!r}.")
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ConfigError(f"HFLLM.batch_size: expected a positive int, got {batch_size!r}.")
+        if isinstance(model, str) and not model.strip():
+            raise ConfigError("HFLLM.model: expected a hub id, a local folder or a model object, got ''.")
+        self._model_spec = model
+        self._tokenizer_spec = tokenizer
+        self.gguf_file = gguf_file
+        self.adapter = adapter
+        self.device_spec = device
+        self.dtype = dtype
+        self.batch_size = batch_size
+        self.max_context = max_context
+        self.chat_template = chat_template
+        self.trust_remote_code = trust_remote_code
+        label = model if isinstance(model, str) else type(model).__name__
+        self.name = name or f"hf:{label}"
+        self.stats = LLMStats()
+        self.model: Any = None if isinstance(model, str) else model
+        self.tokenizer: Any = None if isinstance(tokenizer, str) or tokenizer is None else tokenizer
+        self._lock = threading.Lock()
+        self._prepared = False
+
+    # ------------------------------------------------------------------------------------------- loading
+    @property
+    def loaded(self) -> bool:
+        """Whether the model and tokenizer are in memory."""
+        return self._prepared
+
+    def load(self) -> HFLLM:
+        """Load the model, tokenizer and adapter now (otherwise the first ``generate`` does)."""
+        with self._lock:
+            if not self._prepared:
+                self._load()
+        return self
+
+    def _load(self) -> None:
+        torch = require("torch", "llm", "The hf backend")
+        transformers = require("transformers", "llm", "The hf backend")
+        kwargs: dict[str, Any] = {"trust_remote_code": self.trust_remote_code}
+        if self.gguf_file:
+            kwargs["gguf_file"] = self.gguf_file
+        if self.tokenizer is None:
+            source = self._tokenizer_spec if isinstance(self._tokenizer_spec, str) else self._model_spec
+            if not isinstance(source, str):
+                raise ConfigError("HFLLM: expected tokenizer= (an object or a hub id) with a model object, got none.")
+            try:
+                self.tokenizer = transformers.AutoTokenizer.from_pretrained(source, **kwargs)
+            except Exception as exc:
+                raise LLMError(
+                    f"HFLLM: could not load the tokenizer of {source!r}: {exc}. Expected a hub id (with network or a "
+                    "filled Hugging Face cache) or a local folder with tokenizer files."
+                ) from exc
+        if self.model is None:
+            dtype = self._torch_dtype(torch)
+            try:
+                self.model = transformers.AutoModelForCausalLM.from_pretrained(self._model_spec, dtype=dtype, **kwargs)
+            except Exception as exc:
+                raise LLMError(
+                    f"HFLLM: could not load the model {self._model_spec!r}"
+                    + (f" (gguf_file={self.gguf_file!r})" if self.gguf_file else "")
+                    + f": {exc}. Expected a hub id (with network or a filled Hugging Face cache) or a local folder."
+                ) from exc
+        if self.adapter:
+            peft = require("peft", "llm", "Loading a PEFT adapter")
+            try:
+                self.model = peft.PeftModel.from_pretrained(self.model, self.adapter)
+            except Exception as exc:
+                raise LLMError(f"HFLLM: could not load the PEFT adapter {self.adapter!r}: {exc}.") from exc
+        self.device = self._device(torch)
+        self.model.to(self.device)
+        self.model.eval()
+        tok = self.tokenizer
+        tok.padding_side = "left"
+        if tok.pad_token is None:
+            tok.pad_token = tok.eos_token if tok.eos_token is not None else tok.unk_token
+        if self.chat_template not in ("auto", "plain"):
+            tok.chat_template = self.chat_template
+        if self.max_context is None:
+            cfg = getattr(self.model, "config", None)
+            cfg = getattr(cfg, "get_text_config", lambda: cfg)()
+            self.max_context = int(
+                getattr(cfg, "max_position_embeddings", None) or getattr(cfg, "n_positions", None) or 4096
+            )
+        self._prepared = True
+
+    def _torch_dtype(self, torch: Any) -> Any:
+        if self.dtype == "auto":
+            return "auto"
+        return getattr(torch, self.dtype)
+
+    def _device(self, torch: Any) -> Any:
+        spec = self.device_spec
+        if spec == "auto":
+            spec = "cuda" if torch.cuda.is_available() else "cpu"
+        try:
+            return torch.device(spec)
+        except (RuntimeError, TypeError) as exc:
+            raise ConfigError(
+                f"HFLLM.device: expected 'cpu', 'cuda', 'cuda:N', 'mps' or 'auto', got {spec!r}."
+            ) from exc
+
+    # ------------------------------------------------------------------------------------------- prompts
+    def render(self, prompt: Prompt) -> str:
+        """The text the model sees for ``prompt`` (chat prompts through the chat template)."""
+        if isinstance(prompt, str):
+            return prompt
+        if not self._prepared:
+            self.load()
+        flat = [{"role": m["role"], "content": message_text(m)} for m in prompt]
+        if self.chat_template != "plain" and getattr(self.tokenizer, "chat_template", None):
+            return self.tokenizer.apply_chat_template(flat, add_generation_prompt=True, tokenize=False)
+        return messages_to_text(flat)
+
+    # ------------------------------------------------------------------------------------------- generation
+    def generate(self, prompts: Sequence[Prompt], params: SamplingParams | None = None) -> list[Completion]:
+        """Complete every prompt in batches (see :class:`~toolgym.agents.base.LLM`)."""
+        params = params or SamplingParams()
+        items = normalize_prompts(prompts)
+        if not items:
+            return []
+        self.load()
+        start = time.perf_counter()
+        try:
+            texts = [self.render(p) for p in items]
+            order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+            results: list[Completion | None] = [None] * len(texts)
+            for lo in range(0, len(order), self.batch_size):
+                chunk = order[lo : lo + self.batch_size]
+                for i, c in zip(chunk, self._generate_batch([texts[i] for i in chunk], params)):
+                    results[i] = c
+        except (LLMError, ConfigError):
+            self.stats.errors += 1
+            raise
+        except Exception as exc:
+            self.stats.errors += 1
+            raise LLMError(f"{self.name}: generation failed: {type(exc).__name__}: {exc}") from exc
+        wall = time.perf_counter() - start
+        out = [
+            Completion(c.text, c.prompt_tokens, c.completion_tokens, wall, c.finish_reason)
+            for c in results
+            if c is not None
+        ]
+        self.stats.add(out, wall)
+        return out
+
+    def _generate_batch(self, texts: list[str], params: SamplingParams) -> list[Completion]:
+        import torch
+
+        tok = self.tokenizer
+        limit = max(1, int(self.max_context or 4096) - params.max_tokens)
+        enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+        input_ids, attention = enc["input_ids"], enc["attention_mask"]
+        if input_ids.shape[1] > limit:  # keep the end of over-long prompts (left padding: cut on the left)
+            logger.warning(
+                "%s: prompt of %d tokens cut to its last %d (max_context %s - max_tokens %d)",
+                self.name,
+                input_ids.shape[1],
+                limit,
+                self.max_context,
+                params.max_tokens,
+            )
+            input_ids, attention = input_ids[:, -limit:], attention[:, -limit:]
+        input_ids, attention = input_ids.to(self.device), attention.to(self.device)
+        gen_kwargs: dict[str, Any] = {
+            "max_new_tokens": params.max_tokens,
+            "pad_token_id": tok.pad_token_id,
+            "attention_mask": attention,
+        }
+        if tok.eos_token_id is not None:
+            gen_kwargs["eos_token_id"] = tok.eos_token_id
+        if params.temperature > 0:
+            gen_kwargs.update(do_sample=True, temperature=float(params.temperature), top_p=float(params.top_p))
+        else:
+            gen_kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        if params.stop:
+            gen_kwargs.update(stop_strings=list(params.stop), tokenizer=tok)
+        with torch.inference_mode(), torch.random.fork_rng(devices=[]):
+            if params.seed is not None:
+                torch.manual_seed(int(params.seed))
+            out = self.model.generate(input_ids, **gen_kwargs)
+        new = out[:, input_ids.shape[1] :].tolist()
+        prompt_lens = attention.sum(dim=1).tolist()
+        completions = []
+        specials = {t for t in (tok.eos_token_id, tok.pad_token_id) if t is not None}
+        for row, n_prompt in zip(new, prompt_lens):
+            n = len(row)
+            while n > 0 and row[n - 1] == tok.pad_token_id:  # padding after an early finish
+                n -= 1
+            ended_eos = n > 0 and tok.eos_token_id is not None and row[n - 1] == tok.eos_token_id
+            content = [t for t in row[:n] if t not in specials]
+            raw = tok.decode(content, skip_special_tokens=True)
+            text, stopped = cut_at_stop(raw, params.stop)
+            finish = "stop" if (stopped or ended_eos or n < params.max_tokens) else "length"
+            completions.append(Completion(text, int(n_prompt), n, 0.0, finish))
+        return completions
+
+    def __repr__(self) -> str:
+        return f"HFLLM(name={self.name!r}, loaded={self.loaded})"

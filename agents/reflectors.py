@@ -1,0 +1,273 @@
+"""Reflectors: look at a failed attempt and say how to do better (Reflexion) or repair it (Re-ReST).
+
+* :class:`VerbalReflector` (Reflexion): given the task, the failed trajectory and the env's feedback, the
+  model writes a short diagnosis and a new high-level plan; the next trial gets it in its prompt.
+* :class:`RepairReflector` (Re-ReST's R): the model sees the failed trial and the feedback, writes a
+  reflection (primed with ``Reflection: I should have``) and then a corrected trajectory; its actions are
+  re-executed in the env by :func:`repair` (the model's imagined observations are discarded), so a repaired
+  trajectory is only kept when the env confirms it. ``style="alpaca"`` is the format of a reflector
+  fine-tuned on (failed trial → successful trial) pairs.
+
+Both batch: :meth:`reflect_batch` sends all prompts in one ``generate`` call.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import gymnasium as gym
+from toolgym.agents.base import Completion, Reflection, SamplingParams, observation_text
+from toolgym.agents.llm import make_llm
+from toolgym.agents.prompting.fewshot import parse_react_examples
+from toolgym.agents.prompting.methods import ALPACA_HEADER
+
+from toolgym.error import ConfigError
+from toolgym.records import Step, Trajectory, to_jsonable
+
+__all__ = ["RepairReflector", "VerbalReflector", "render_attempt", "repair"]
+
+_REFLECT_LEAD = (
+    "You are an agent that improves by reflecting on its mistakes. Below is a previous trial in which you tried to "
+    "solve a task and failed, either because the final answer was wrong or because you ran out of steps. In a few "
+    "sentences, diagnose a possible reason for the failure and devise a new, concise, high-level plan that avoids "
+    "it. Use complete sentences."
+)
+
+#: A worked (failed trial -> reflection) example for :class:`VerbalReflector`.
+REFLECTION_EXAMPLE = (
+    "Previous trial:\n"
+    "Question: What is 4837 × 219?\n"
+    "Thought 1: 4837 × 219 is about 4800 × 220, so roughly 1,056,000.\n"
+    "Action 1: finish[1056000]\n"
+    "Observation 1: Episode finished, reward = False\n"
+    "Feedback: The answer 1056000 is incorrect.\n"
+    "Reflection: I estimated a product of large numbers instead of computing it exactly, and the estimate was "
+    "wrong. Next time I will use the calculator for multiplications of large numbers and submit its exact result."
+)
+
+
+def _usage(completions: Sequence[Completion]) -> dict[str, float]:
+    return {
+        "prompt_tokens": sum(c.prompt_tokens for c in completions),
+        "completion_tokens": sum(c.completion_tokens for c in completions),
+        "llm_s": max((c.latency_s for c in completions), default=0.0),
+    }
+
+
+def render_attempt(task: str, trajectory: Trajectory, *, numbered: bool = True) -> str:
+    """A failed attempt as ReAct text (``Question:`` then the steps).
+
+    Example:
+        >>> t = Trajectory("e", "t", "What is 2+2?", (Step("finish[5]", "Episode finished, reward = False"),))
+        >>> print(render_attempt("What is 2+2?", t))
+        Question: What is 2+2?
+        Action 1: finish[5]
+        Observation 1: Episode finished, reward = False
+    """
+    question = task.strip() or trajectory.question
+    body = Trajectory(trajectory.env_id, trajectory.task_id, question, trajectory.steps)
+    return body.to_react_text(numbered=numbered)
+
+
+class VerbalReflector:
+    """Reflexion's self-reflection: a diagnosis and a new plan, in a few sentences.
+
+    Args:
+        llm: The model (an :class:`~toolgym.agents.base.LLM` or a spec for :func:`~toolgym.agents.make_llm`).
+        examples: Worked (trial → reflection) examples put in the prompt (default: one).
+        max_tokens: New tokens per reflection (Reflexion used 250).
+        temperature: Sampling temperature (Reflexion used 0).
+    """
+
+    def __init__(
+        self, llm: Any, *, examples: Sequence[str] | None = None, max_tokens: int = 250, temperature: float = 0.0
+    ) -> None:
+        """Create the reflector (see the class docstring)."""
+        self.llm = make_llm(llm)
+        self.examples = list(examples) if examples is not None else [REFLECTION_EXAMPLE]
+        self.params = SamplingParams(
+            max_tokens=max_tokens, temperature=temperature, stop=("\nPrevious trial:", "\nQuestion:")
+        )
+
+    def prompt(self, task: str, trajectory: Trajectory, feedback: str) -> str:
+        """The reflection prompt of one attempt."""
+        parts = [_REFLECT_LEAD]
+        if self.examples:
+            parts.append("Here are some examples:\n" + "\n\n".join(self.examples) + "\n(END OF EXAMPLES)")
+        attempt = render_attempt(task, trajectory)
+        parts.append(f"Previous trial:\n{attempt}\nFeedback: {feedback.strip() or 'The task was not solved.'}")
+        return "\n\n".join(parts) + "\nReflection:"
+
+    def reflect(self, task: str, trajectory: Trajectory, feedback: str) -> Reflection:
+        """Reflect on one failed attempt."""
+        return self.reflect_batch([task], [trajectory], [feedback])[0]
+
+    def reflect_batch(
+        self, tasks: Sequence[str], trajectories: Sequence[Trajectory], feedbacks: Sequence[str]
+    ) -> list[Reflection]:
+        """Reflect on several attempts with one batched model call."""
+        if not (len(tasks) == len(trajectories) == len(feedbacks)):
+            raise ConfigError("reflect_batch: expected as many tasks, trajectories and feedbacks.")
+        if not tasks:
+            return []
+        prompts = [self.prompt(t, tr, f) for t, tr, f in zip(tasks, trajectories, feedbacks)]
+        outs = self.llm.generate(prompts, self.params)
+        return [Reflection(text=c.text.strip(), usage=_usage([c])) for c in outs]
+
+
+_TRIAL_START = re.compile(r"\n\s*(?:Thought|Action)\s*1\s*:", re.IGNORECASE)
+
+
+class RepairReflector:
+    """Re-ReST's reflector: reflect on a failed trial, then write a corrected trajectory.
+
+    ``style="text"`` (prompted): the env's instructions, optional worked examples (ReAct text), then
+    ``Question: ...``, ``Previous Trial:`` with the failed steps, ``Feedback: ...`` and ``Reflection: I should
+    have``; the model completes the reflection and then writes ``Thought 1: ... Action 1: ...``.
+    ``style="alpaca"`` (a fine-tuned reflector): Alpaca header, the question and the previous trial as the
+    instruction, and the corrected trajectory (un-numbered) as the response.
+
+    Args:
+        llm: The model.
+        instructions: What the agent can do (e.g. ``env.unwrapped.instructions()``).
+        examples: Worked examples (ReAct text) for the prompted style.
+        style: ``"text"`` or ``"alpaca"``.
+        max_tokens: New tokens per repair.
+        temperature: Sampling temperature.
+    """
+
+    def __init__(
+        self,
+        llm: Any,
+        *,
+        instructions: str = "",
+        examples: Sequence[str] = (),
+        style: str = "text",
+        max_tokens: int = 512,
+        temperature: float = 0.0,
+    ) -> None:
+        """Create the reflector (see the class docstring)."""
+        if style not in ("text", "alpaca"):
+            raise ConfigError(f"RepairReflector.style: expected 'text' or 'alpaca', got {style!r}.")
+        self.llm = make_llm(llm)
+        self.instructions = instructions
+        self.examples = list(examples)
+        self.style = style
+        self.params = SamplingParams(max_tokens=max_tokens, temperature=temperature, stop=("\nQuestion:",))
+
+    def prompt(self, task: str, trajectory: Trajectory, feedback: str) -> str:
+        """The repair prompt of one attempt."""
+        question = task.strip() or trajectory.question
+        if self.style == "alpaca":
+            attempt = render_attempt(question, trajectory, numbered=False).split("\n", 1)
+            previous = attempt[1] if len(attempt) > 1 else ""
+            instruction = f"{question}\nPrevious Trial:\n{previous}"
+            if feedback.strip():
+                instruction += f"\nFeedback: {feedback.strip()}"
+            return f"{ALPACA_HEADER}\n\n### Instruction:\n{instruction}\n\n### Response:\n"
+        parts = []
+        if self.instructions:
+            parts.append(self.instructions.strip())
+        if self.examples:
+            parts.append("Here are some examples.\n" + "\n".join(self.examples) + "\n(END OF EXAMPLES)")
+        attempt = render_attempt(question, trajectory).split("\n", 1)
+        previous = attempt[1] if len(attempt) > 1 else "(no steps)"
+        parts.append(
+            f"Question: {question}\nPrevious Trial:\n{previous}\n"
+            f"Feedback: {feedback.strip() or 'The task was not solved.'}\nReflection: I should have"
+        )
+        return "\n".join(parts)
+
+    def _parse(self, task: str, completion: Completion) -> Reflection:
+        text = completion.text
+        if self.style == "alpaca":
+            reflection, body = "", text
+        else:
+            m = _TRIAL_START.search("\n" + text)
+            if m is None:
+                text = ("I should have " + text.strip()).strip()
+                return Reflection(text=text, actions=(), thoughts=(), usage=_usage([completion]))
+            cut = max(m.start() - 1, 0)
+            reflection, body = "I should have " + text[:cut].strip(), text[cut:]
+        parsed = parse_react_examples(f"Question: {task}\n{body}")
+        steps = parsed[0].steps if parsed else ()
+        return Reflection(
+            text=reflection.strip(),
+            actions=tuple(a for _, a, _ in steps),
+            thoughts=tuple(t for t, _, _ in steps),
+            usage=_usage([completion]),
+        )
+
+    def reflect(self, task: str, trajectory: Trajectory, feedback: str) -> Reflection:
+        """Reflect on and repair one failed attempt."""
+        return self.reflect_batch([task], [trajectory], [feedback])[0]
+
+    def reflect_batch(
+        self, tasks: Sequence[str], trajectories: Sequence[Trajectory], feedbacks: Sequence[str]
+    ) -> list[Reflection]:
+        """Reflect on and repair several attempts with one batched model call."""
+        if not (len(tasks) == len(trajectories) == len(feedbacks)):
+            raise ConfigError("reflect_batch: expected as many tasks, trajectories and feedbacks.")
+        if not tasks:
+            return []
+        prompts = [self.prompt(t, tr, f) for t, tr, f in zip(tasks, trajectories, feedbacks)]
+        outs = self.llm.generate(prompts, self.params)
+        return [self._parse(t.strip() or tr.question, c) for t, tr, c in zip(tasks, trajectories, outs)]
+
+
+def repair(
+    env: gym.Env,
+    reflection: Reflection,
+    *,
+    task_id: str,
+    seed: int | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> Trajectory | None:
+    """Re-execute a reflector's repaired actions in the env, on the same task.
+
+    Args:
+        env: The environment (reset here to ``task_id``).
+        reflection: A :class:`~toolgym.agents.base.Reflection` with ``actions``.
+        task_id: The task of the failed attempt.
+        seed: The reset seed.
+        metadata: Stored in the trajectory (``reflection`` text is added).
+
+    Returns:
+        The repaired trajectory with the env's real observations (check ``.success``), or ``None`` when the
+        reflection has no actions.
+    """
+    if not reflection.actions:
+        return None
+    obs, info = env.reset(seed=seed, options={"task_id": task_id})
+    question = observation_text(obs).strip()
+    if question.lower().startswith("question:"):
+        question = question[len("question:") :].strip()
+    spec = getattr(env, "spec", None)
+    traj = Trajectory(
+        env_id=str(getattr(spec, "id", "") or type(env.unwrapped).__name__),
+        task_id=str(info.get("task_id", task_id)),
+        question=question,
+        metadata={**(metadata or {}), "reflection": reflection.text, "repaired": True},
+    )
+    thoughts = reflection.thoughts or (None,) * len(reflection.actions)
+    for action, thought in zip(reflection.actions, thoughts):
+        obs, reward, terminated, truncated, info = env.step(action)
+        traj = traj.with_step(
+            Step(
+                action=action,
+                observation=observation_text(obs),
+                reward=float(reward),
+                terminated=bool(terminated),
+                truncated=bool(truncated),
+                thought=thought,
+                cost=float(info.get("cost", 0.0)),
+                tool_calls=tuple(to_jsonable(info.get("tool_calls", ()))),
+                invalid_action=bool(info.get("invalid_action", False)),
+                info=to_jsonable({k: info[k] for k in ("step", "success", "score", "feedback") if k in info}),
+            )
+        )
+        if terminated or truncated:
+            break
+    return traj
