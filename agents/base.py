@@ -396,8 +396,8 @@ def observation_text(observation: Any) -> str:
     """The text of an observation: the string itself, or the text fields of a dict observation.
 
     Dict observations (the VQA envs: image + question + last tool output) contribute their string values in
-    a stable order (``question`` first, then other text keys, then the rest alphabetically); arrays and
-    images are left out (see :func:`observation_images`).
+    a stable order (``question`` first, then other text keys, then the rest alphabetically), each text once;
+    arrays and images are left out (see :func:`observation_images`).
 
     Example:
         >>> observation_text({"image": np.zeros((2, 2, 3), np.uint8), "question": "What colour?", "tool_output": ""})
@@ -413,7 +413,7 @@ def observation_text(observation: Any) -> str:
             v = observation[k]
             if isinstance(v, np.ndarray) and v.dtype.kind in "US" and v.ndim == 0:
                 v = str(v)
-            if isinstance(v, str) and v.strip():
+            if isinstance(v, str) and v.strip() and v.strip() not in parts:
                 parts.append(v.strip())
         return "\n".join(parts)
     if isinstance(observation, (bytes, bytearray)):

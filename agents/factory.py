@@ -96,9 +96,14 @@ def policy_options(name: str) -> dict[str, Any]:
 
 
 def _parameters(target: Any) -> dict[str, inspect.Parameter]:
+    """Keyword options of a policy class or factory; a class may widen them with ``accepted_options()``."""
     fn = target.__init__ if inspect.isclass(target) else target
     params = dict(inspect.signature(fn).parameters)
     params.pop("self", None)
+    extra = getattr(target, "accepted_options", None)
+    if callable(extra):
+        for name, p in extra().items():
+            params.setdefault(name, p)
     kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
     return {k: v for k, v in params.items() if v.kind in kinds}
 
@@ -132,10 +137,11 @@ def make_policy(name: str, **config: Any) -> Any:
     entry = _entry(name)
     target = _resolve(entry.target)
     params = _parameters(target)
-    accepts_any = any(
-        p.kind is inspect.Parameter.VAR_KEYWORD
-        for p in inspect.signature(target.__init__ if inspect.isclass(target) else target).parameters.values()
+    sig = inspect.signature(target.__init__ if inspect.isclass(target) else target)
+    accepts_any = not callable(getattr(target, "accepted_options", None)) and any(
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values()
     )
+
     valid = sorted(k for k in params if k not in entry.defaults)
     unknown = sorted(k for k in config if k not in params or k in entry.defaults)
     if unknown and not accepts_any:

@@ -12,12 +12,13 @@ knows the gold answer. Reflexion's HotpotQA and ALFWorld runs use this same orac
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from toolgym.agents.base import BasePolicy
 from toolgym.agents.llm import make_llm
-from toolgym.agents.prompting.methods import _base_policy
+from toolgym.agents.prompting.methods import AnswerPolicy, ReActPolicy, _base_policy, _init_options
 from toolgym.agents.reflectors import VerbalReflector, render_attempt
 
 from toolgym.error import ConfigError
@@ -47,6 +48,12 @@ class ReflexionPolicy(BasePolicy):
             :class:`~toolgym.agents.reflectors.VerbalReflector` over ``llm``).
         **kwargs: Options of the base method (examples, max_tokens, temperature, style...).
     """
+
+    @classmethod
+    def accepted_options(cls) -> dict[str, inspect.Parameter]:
+        """Its own options and those of the base methods (``base`` picks the method)."""
+        options = _init_options(cls, ReActPolicy, AnswerPolicy)
+        return {k: v for k, v in options.items() if k not in ("cot", "thoughts")}
 
     def __init__(
         self,

@@ -22,6 +22,7 @@ call per decision round (plus, for ReAct, one more for the episodes whose output
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -90,6 +91,21 @@ def _question(text: str) -> str:
     return stripped[len("question:") :].strip() if stripped.lower().startswith("question:") else stripped
 
 
+def _init_options(*classes: type) -> dict[str, inspect.Parameter]:
+    """The keyword parameters of the ``__init__`` of ``classes`` and their bases (up to :class:`BasePolicy`)."""
+    out: dict[str, inspect.Parameter] = {}
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    for cls in classes:
+        for klass in cls.__mro__:
+            if klass in (BasePolicy, object):
+                break
+            if "__init__" in vars(klass):
+                for name, p in inspect.signature(klass.__init__).parameters.items():
+                    if name != "self" and p.kind in kinds:
+                        out.setdefault(name, p)
+    return out
+
+
 class LLMPolicy(BasePolicy):
     """Shared machinery of the prompting policies: the model, sampling, examples and per-episode history.
 
@@ -111,6 +127,11 @@ class LLMPolicy(BasePolicy):
     """
 
     method = "llm"
+
+    @classmethod
+    def accepted_options(cls) -> dict[str, inspect.Parameter]:
+        """Every option the constructor takes, those passed on to the base class included."""
+        return _init_options(cls)
 
     def __init__(
         self,
@@ -647,6 +668,12 @@ class SelfConsistencyPolicy(BasePolicy):
     """
 
     name = "cot-sc"
+
+    @classmethod
+    def accepted_options(cls) -> dict[str, inspect.Parameter]:
+        """Its own options and those of the base methods (``base`` picks the method)."""
+        options = _init_options(cls, ReActPolicy, AnswerPolicy)
+        return {k: v for k, v in options.items() if k not in ("cot", "thoughts")}
 
     def __init__(self, llm: Any, *, k: int = 21, temperature: float = 0.7, base: str = "cot", **kwargs: Any) -> None:
         """Create the policy (see the class docstring)."""
