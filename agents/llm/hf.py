@@ -247,7 +247,7 @@ class HFLLM:
         else:
             gen_kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         if params.stop:
-            gen_kwargs.update(stop_strings=list(params.stop), tokenizer=tok)
+            gen_kwargs["stopping_criteria"] = _stop_criteria(tok, params.stop, input_ids.shape[1])
         with torch.inference_mode(), torch.random.fork_rng(devices=[]):
             if params.seed is not None:
                 torch.manual_seed(int(params.seed))
@@ -270,3 +270,25 @@ class HFLLM:
 
     def __repr__(self) -> str:
         return f"HFLLM(name={self.name!r}, loaded={self.loaded})"
+
+
+def _stop_criteria(tokenizer: Any, stops: Sequence[str], prompt_len: int) -> Any:
+    """A stopping criterion that ends each row of a batch once its new text contains a stop string.
+
+    Each step decodes only the last few new tokens of each row (enough to hold the longest stop string), so
+    the check costs microseconds per row; the completion is cut at the stop string afterwards.
+    """
+    import torch
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    window = max(len(s) for s in stops) + 2
+
+    class StopOnStrings(StoppingCriteria):
+        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+            new = input_ids[:, prompt_len:]
+            tail = new[:, -window:].tolist()
+            texts = tokenizer.batch_decode(tail, skip_special_tokens=True)
+            done = [any(s in t for s in stops) for t in texts]
+            return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+    return StoppingCriteriaList([StopOnStrings()])

@@ -114,6 +114,7 @@ def build_tiny_model(
         n_embd=n_embd,
         n_layer=n_layer,
         n_head=n_head,
+        activation_function="gelu_pytorch_tanh",
         bos_token_id=tokenizer.eos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,

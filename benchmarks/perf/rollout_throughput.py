@@ -1,0 +1,185 @@
+"""Rollout throughput: episodes per minute of ReAct with the tiny local model, N parallel envs vs a sequential loop.
+
+Measures, side by side in one run, on the same episodes (seeds 0..E-1, greedy decoding, so every
+configuration takes the same steps):
+
+* ``sequential``: a plain Python loop, one episode after the other, one model call per step;
+* ``rollout N=1/4/16``: :func:`toolgym.agents.rollout` with N envs side by side and one batched model
+  call per round;
+
+for two backends: the tiny model in-process (``hf``), and the same model behind toolgym's OpenAI-compatible
+server (``python -m toolgym.agents.serve``, a separate process; the client sends N concurrent requests and
+the server batches them). For each: episodes per minute, the speed-up over sequential, and the share of
+wall time spent outside the model (wall time minus the time inside ``LLM.generate``, over wall time).
+
+Environment: ``toolgym/MultiHop-v0`` when it is registered, else ``toolgym/ToolChoice-Arithmetic-v0``
+(``--env`` to choose). Usage::
+
+    python benchmarks/perf/rollout_throughput.py [--episodes 32] [--env ID] [--out FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import gymnasium as gym  # noqa: E402
+import torch  # noqa: E402
+from toolgym.agents import make_policy, rollout  # noqa: E402
+from toolgym.agents.llm import make_llm  # noqa: E402
+
+import toolgym  # noqa: E402, F401
+from toolgym.registry import toolgym_ids  # noqa: E402
+
+torch.set_num_threads(1)
+
+
+def sequential(policy, env_id: str, episodes: int, env_kwargs: dict) -> int:
+    """The naive loop a user would write: one env, one model call per step. Returns the steps taken."""
+    env = gym.make(env_id, **env_kwargs)
+    steps = 0
+    for seed in range(episodes):
+        obs, info = env.reset(seed=seed)
+        policy.reset(obs, info, env=env, slot=0)
+        done = False
+        while not done:
+            action = policy.act(obs, info, slot=0)
+            obs, _, terminated, truncated, info = env.step(action)
+            steps += 1
+            done = terminated or truncated
+    env.close()
+    return steps
+
+
+def measure(llm, env_id: str, episodes: int, n: int | None, args) -> dict:
+    policy = make_policy("react", llm=llm, max_tokens=args.max_tokens, num_examples=args.examples)
+    env_kwargs = {}
+    # warm-up (examples are built, lazy loads happen) outside the timing
+    rollout(policy, env_id, episodes=1, env_kwargs=env_kwargs)
+    busy0 = llm.stats.busy_s
+    calls0 = llm.stats.calls
+    tokens0 = llm.stats.completion_tokens
+    start = time.perf_counter()
+    if n is None:
+        steps = sequential(policy, env_id, episodes, env_kwargs)
+        errors = 0
+    else:
+        eps = rollout(policy, env_id, episodes=episodes, num_envs=n, env_kwargs=env_kwargs)
+        steps = sum(e.result.steps for e in eps)
+        errors = sum(e.result.error is not None for e in eps)
+    wall = time.perf_counter() - start
+    busy = llm.stats.busy_s - busy0
+    return {
+        "config": "sequential" if n is None else f"rollout N={n}",
+        "num_envs": n or 1,
+        "episodes": episodes,
+        "steps": steps,
+        "errors": errors,
+        "wall_s": round(wall, 3),
+        "episodes_per_min": round(episodes / wall * 60, 1),
+        "llm_s": round(busy, 3),
+        "outside_llm_share": round(max(wall - busy, 0.0) / wall, 4),
+        "llm_calls": llm.stats.calls - calls0,
+        "completion_tokens": llm.stats.completion_tokens - tokens0,
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(port: int) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "toolgym.agents.serve", "--backend", "tiny", "--port", str(port), "--threads", "1"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    import httpx
+
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.3)
+    proc.kill()
+    raise RuntimeError("the toolgym server did not start within 120 s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    default_env = (
+        "toolgym/MultiHop-v0" if "toolgym/MultiHop-v0" in toolgym_ids() else "toolgym/ToolChoice-Arithmetic-v0"
+    )
+    parser.add_argument("--env", default=default_env)
+    parser.add_argument("--episodes", type=int, default=32)
+    parser.add_argument("--max-tokens", type=int, default=32)
+    parser.add_argument("--examples", type=int, default=2, help="few-shot examples in the prompt")
+    parser.add_argument("--sizes", default="1,4,16")
+    parser.add_argument("--skip-server", action="store_true")
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "rollout_throughput.json"))
+    args = parser.parse_args()
+    sizes = [int(x) for x in args.sizes.split(",")]
+
+    rows = []
+    llm = make_llm("tiny")
+    for n in [None, *sizes]:
+        rows.append({"backend": "hf (tiny, in-process)", **measure(llm, args.env, args.episodes, n, args)})
+        print(rows[-1], flush=True)
+    if not args.skip_server:
+        port = free_port()
+        proc = start_server(port)
+        try:
+            remote = make_llm(
+                "openai", model="tiny", base_url=f"http://127.0.0.1:{port}/v1", api="completions", max_concurrency=32
+            )
+            for n in [None, *sizes]:
+                rows.append({"backend": "openai (local server)", **measure(remote, args.env, args.episodes, n, args)})
+                print(rows[-1], flush=True)
+            remote.close()
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+
+    for backend in dict.fromkeys(r["backend"] for r in rows):
+        base = next(r for r in rows if r["backend"] == backend and r["config"] == "sequential")
+        for r in rows:
+            if r["backend"] == backend:
+                r["speedup_vs_sequential"] = round(r["episodes_per_min"] / base["episodes_per_min"], 2)
+
+    print(f"\nReAct, tiny model, {args.env}, {args.episodes} episodes, max_tokens={args.max_tokens}")
+    head = (
+        f"{'backend':<24} {'config':<14} {'ep/min':>8} {'x seq':>6} {'wall s':>7} {'LLM s':>7} {'outside':>8} "
+        f"{'calls':>6}"
+    )
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        print(
+            f"{r['backend']:<24} {r['config']:<14} {r['episodes_per_min']:>8.1f} {r['speedup_vs_sequential']:>6.2f} "
+            f"{r['wall_s']:>7.2f} {r['llm_s']:>7.2f} {r['outside_llm_share']:>7.1%} {r['llm_calls']:>6}"
+        )
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "env": args.env,
+        "episodes": args.episodes,
+        "max_tokens": args.max_tokens,
+        "examples": args.examples,
+        "torch_threads": torch.get_num_threads(),
+        "toolgym": toolgym.__version__,
+    }
+    out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
+    print(f"\nwrote {out}")
+
+
+if __name__ == "__main__":
+    main()
