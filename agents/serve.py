@@ -23,6 +23,7 @@ import argparse
 import json
 import logging
 import queue
+import socket
 import threading
 import time
 import uuid
@@ -183,7 +184,7 @@ class LLMServer:
         port: int = 0,
         model_name: str | None = None,
         max_batch: int = 32,
-        batch_window_s: float = 0.005,
+        batch_window_s: float = 0.003,
     ) -> None:
         """Create the server (see the class docstring); :meth:`start` binds it."""
         if not callable(getattr(llm, "generate", None)):
@@ -299,6 +300,11 @@ class LLMServer:
 def _make_handler(server: LLMServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+
+        def setup(self) -> None:
+            super().setup()
+            # answer in one segment, without waiting for the client's delayed ACK (Nagle's algorithm)
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
         def log_message(self, fmt: str, *args: Any) -> None:
             logger.debug("%s - " + fmt, self.address_string(), *args)
