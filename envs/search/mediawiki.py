@@ -79,7 +79,9 @@ class MediaWikiServer:
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}/w/api.php"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="mediawiki-server", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="mediawiki-server", daemon=True
+        )
         self._thread.start()
         return self
 

@@ -108,7 +108,8 @@ def _transports() -> tuple[type, type]:
         def handle_request(self, request: httpx.Request) -> httpx.Response:
             url = self.api_url.copy_with(query=request.url.query)
             headers = [(k, v) for k, v in request.headers.items() if k.lower() != "host"]
-            return self.inner.handle_request(httpx.Request(request.method, url, headers=headers))
+            forwarded = httpx.Request(request.method, url, headers=headers, extensions=request.extensions)
+            return self.inner.handle_request(forwarded)
 
         def close(self) -> None:
             self.inner.close()
