@@ -134,7 +134,8 @@ class SearchQAEnv(TextEnv[str]):
     * ``tasks`` - a sequence of :class:`~toolgym.envs.search.tasks.QATask`, or a source name
       (``"hotpotqa"``, ``"hotpotqa-fullwiki"``, ``"bamboogle"``, ``"strategyqa"``).
     * ``backend`` - ``"offline"`` (needs ``corpus``), ``"wikipedia"`` or a
-      :class:`~toolgym.envs.search.backends.SearchBackend`.
+      :class:`~toolgym.envs.search.backends.SearchBackend`; by default ``"offline"`` when a ``corpus`` is
+      given, else ``"wikipedia"``.
     * ``corpus`` - a :class:`~toolgym.envs.search.corpus.Corpus` or a ``.jsonl(.gz)`` path of
       ``{"title", "sentences"}`` records, for the offline backend.
     * ``wikipedia`` - keyword arguments of :class:`~toolgym.envs.search.wikipedia.WikipediaBackend`
@@ -172,8 +173,8 @@ class SearchQAEnv(TextEnv[str]):
 
     def __init__(
         self,
-        tasks: Sequence[QATask] | str = "hotpotqa",
-        backend: SearchBackend | str = "offline",
+        tasks: Sequence[QATask] | str,
+        backend: SearchBackend | str | None = None,
         *,
         corpus: Corpus | str | Path | None = None,
         wikipedia: Mapping[str, Any] | None = None,
@@ -216,6 +217,8 @@ class SearchQAEnv(TextEnv[str]):
         self.reward_kind = reward
         self.react_quirks = bool(react_quirks)
         self.max_query_chars = max_query_chars
+        if backend is None:
+            backend = "offline" if corpus is not None else "wikipedia"
         if replay_from is not None:
             self.backend: SearchBackend = ReplayBackend(replay_from)
         else:

@@ -344,6 +344,10 @@ def test_custom_tasks_and_corpus(tmp_path):
     env2 = SearchQAEnv(tasks=[task], corpus=str(path))
     env2.reset(seed=0)
     assert env2.step("search[tim burton]")[0] == "Tim Burton was born in Burbank."
+    from toolgym.envs.search.wikipedia import WikipediaBackend
+
+    live = SearchQAEnv([task], wikipedia={"cache": False})  # no corpus: live Wikipedia, nothing fetched yet
+    assert isinstance(live.backend, WikipediaBackend) and live.backend._wiki is None
 
 
 def test_instructions_and_render():
