@@ -281,7 +281,7 @@ class ReplayBackend:
     def search(self, query: str, k: int = 5) -> list[SearchHit]:
         """The recorded answer."""
         rows = self._next("search", [query, k])["result"]
-        return [SearchHit(_page_from_json(r["page"]), float(r["score"])) for r in rows]  # type: ignore[arg-type]
+        return [SearchHit(_page_from_json(r["page"]), float(r["score"])) for r in rows]
 
     def random_page(self, u: float) -> Page | None:
         """The recorded answer."""

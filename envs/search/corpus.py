@@ -39,7 +39,7 @@ class Page:
 def read_jsonl(path: str | Path) -> Iterator[dict]:
     """Yield the JSON objects of a ``.jsonl`` or ``.jsonl.gz`` file, one per non-empty line."""
     opener = gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8") as fh:  # type: ignore[operator]
+    with opener(path, "rt", encoding="utf-8") as fh:
         for line in fh:
             if line.strip():
                 yield json.loads(line)

@@ -160,7 +160,7 @@ def python_shuffle(n: int, seed: int) -> list[int]:
         s >>= 32
         if s == 0:
             break
-    state = np.random.RandomState(words).get_state()  # a list seed: init_by_array over 32-bit words
+    state: Any = np.random.RandomState(words).get_state()  # a list seed: init_by_array over 32-bit words
     gen = np.random.MT19937()
     gen.state = {"bit_generator": "MT19937", "state": {"key": state[1], "pos": state[2]}}
     buf: list[int] = []

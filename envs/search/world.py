@@ -30,6 +30,7 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import functools
 import zlib
 from collections.abc import Sequence
@@ -47,8 +48,7 @@ __all__ = ["SPLITS", "Entity", "World", "build_world"]
 SPLITS: tuple[str, ...] = ("train", "dev", "test")
 KINDS: tuple[str, ...] = ("country", "city", "person", "company", "film", "band")
 
-_ONSETS = ("b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "br", "dr", "gr", "kr", "tr")
-_ONSETS += ("st", "th", "sh", "qu", "h", "w", "j", "c", "fl", "sk", "")
+_ONSETS: tuple[str, ...] = tuple("b d f g k l m n p r s t v z br dr gr kr tr st th sh qu h w j c fl sk".split()) + ("",)
 _NUCLEI = ("a", "e", "i", "o", "u", "a", "e", "o", "ai", "ei", "ou", "ia", "y", "ae")
 _CODAS = ("", "", "", "", "n", "r", "l", "s", "th", "m", "nd", "rk", "st", "x", "v", "ll", "rn")
 _GIVEN_END = ("a", "o", "is", "en", "el", "ia", "an", "ir", "eth", "ys")
@@ -220,14 +220,8 @@ class World:
             raise ConfigError(f"MultiHop size: expected an integer of at least 60 pages, got {size!r}.")
         if not isinstance(distractors, int) or not 0 <= distractors <= 5:
             raise ConfigError(f"MultiHop distractors: expected an integer from 0 to 5, got {distractors!r}.")
-        bad = [h for h in hops if h not in (2, 3, 4)]
-        if not hops or bad:
-            raise ConfigError(f"MultiHop hops: expected values among 2, 3, 4, got {list(hops)!r}.")
-        if not 0.0 <= float(comparison) <= 1.0:
-            raise ConfigError(f"MultiHop comparison: expected a fraction in [0, 1], got {comparison!r}.")
         self.seed, self.size, self.distractors, self.split = seed, size, distractors, split
-        self.hops = tuple(sorted(set(int(h) for h in hops)))
-        self.comparison = float(comparison)
+        self.hops, self.comparison = self._check_questions(hops, comparison)
         self.split_index = SPLITS.index(split)
         rng = np.random.default_rng([seed, self.split_index, size, distractors, 1])
         self.entities: dict[str, Entity] = {}
@@ -237,6 +231,24 @@ class World:
             [(e.title, " ".join(e.sentences)) for e in self.entities.values()],
             source=f"MultiHop world seed={seed} size={size} distractors={distractors} split={split}",
         )
+
+    @staticmethod
+    def _check_questions(hops: Sequence[int], comparison: float) -> tuple[tuple[int, ...], float]:
+        bad = [h for h in hops if h not in (2, 3, 4)]
+        if not hops or bad:
+            raise ConfigError(f"MultiHop hops: expected values among 2, 3, 4, got {list(hops)!r}.")
+        if not isinstance(comparison, (int, float)) or not 0.0 <= float(comparison) <= 1.0:
+            raise ConfigError(f"MultiHop comparison: expected a fraction in [0, 1], got {comparison!r}.")
+        return tuple(sorted(set(int(h) for h in hops))), float(comparison)
+
+    def __reduce__(self):  # pickle the recipe: the world is regenerated (or found in the cache)
+        return (_rebuild_world, (self.seed, self.size, self.distractors, self.split, self.hops, self.comparison))
+
+    def with_questions(self, *, hops: Sequence[int], comparison: float) -> World:
+        """The same world (entities, pages, corpus shared) with other question settings."""
+        other = copy.copy(self)
+        other.hops, other.comparison = self._check_questions(hops, comparison)
+        return other
 
     # ------------------------------------------------------------------ generation
     def _add(self, e: Entity) -> Entity:
@@ -407,6 +419,7 @@ class World:
         """Write the page's sentences: the definition first, then the other facts and fillers shuffled."""
         a, r, t = e.attrs, e.rels, e.title
         facts: list[tuple[tuple[str, ...], str]] = []
+        first: tuple[tuple[str, ...], str]
         fillers: list[str] = []
         if e.kind == "country":
             first = (("name",), f"{t} is a sovereign country.")
@@ -617,10 +630,21 @@ class World:
 
 
 @functools.lru_cache(maxsize=8)
-def _cached_world(
+def _cached_world(seed: int, size: int, distractors: int, split: str) -> World:
+    return World(seed=seed, size=size, distractors=distractors, split=split)
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_variant(
     seed: int, size: int, distractors: int, split: str, hops: tuple[int, ...], comparison: float
 ) -> World:
-    return World(seed=seed, size=size, distractors=distractors, split=split, hops=hops, comparison=comparison)
+    return _cached_world(seed, size, distractors, split).with_questions(hops=hops, comparison=comparison)
+
+
+def _rebuild_world(
+    seed: int, size: int, distractors: int, split: str, hops: tuple[int, ...], comparison: float
+) -> World:
+    return build_world(seed=seed, size=size, distractors=distractors, split=split, hops=hops, comparison=comparison)
 
 
 def build_world(
@@ -643,6 +667,11 @@ def build_world(
         comparison: The fraction of comparison questions.
 
     Returns:
-        The world split (shared between envs with the same arguments; treat it as read-only).
+        The world split (shared between envs with the same arguments; treat it as read-only). Worlds that
+        differ only in ``hops`` or ``comparison`` share their entities, pages and corpus.
     """
-    return _cached_world(int(seed), int(size), int(distractors), split, tuple(hops), float(comparison))
+    key = (int(seed), int(size), int(distractors), split)
+    base = _cached_world(*key)
+    if tuple(hops) == base.hops and float(comparison) == base.comparison:
+        return base
+    return _cached_variant(*key, tuple(sorted(set(int(h) for h in hops))), float(comparison))

@@ -125,6 +125,7 @@ def test_step_limit_truncates_with_score_zero():
     assert trunc and not term and info["success"] is False and info["score"] == 0.0
     assert "Step limit reached (3)" in obs and info["gold_answer"] == env.current_task.answer
     assert MultiHopEnv().max_steps == 9 and MultiHopEnv(hops=(2, 3)).max_steps == 7
+    assert MultiHopEnv(hops=(2, 3)).backend is MultiHopEnv().backend  # one index per world
 
 
 def test_think_is_free(env):
@@ -362,3 +363,26 @@ def test_passes_the_generic_checks():
     check_text_env(gym.make("toolgym/MultiHop-v0", size=200), make=lambda: gym.make("toolgym/MultiHop-v0", size=200))
     kwargs = {"search_mode": "query", "noise": 0.3, "noise_mode": "random"}
     check_text_env(gym.make("toolgym/MultiHop-v0", **kwargs), make=lambda: gym.make("toolgym/MultiHop-v0", **kwargs))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "split, kwargs",
+    [
+        ("train", {}),
+        ("dev", {}),
+        ("test", {}),
+        ("train", {"hops": (4,), "comparison": 0.0, "distractors": 5}),
+        ("test", {"comparison": 1.0, "distractors": 0, "seed": 7}),
+        ("dev", {"size": 60, "seed": 3}),
+    ],
+)
+def test_expert_solves_thousands_of_multihop_questions(split, kwargs):
+    env = MultiHopEnv(split=split, **kwargs)
+    for n in range(1500):
+        env.reset(options={"task_id": f"{split}-{n}"})
+        done, info = False, {}
+        while not done:
+            _, _, term, trunc, info = env.step(env.expert_action())
+            done = term or trunc
+        assert info["success"], (split, kwargs, n, info["question"])

@@ -20,8 +20,12 @@ def test_same_seed_same_world_and_questions():
     assert c.corpus.checksum != a.corpus.checksum
 
 
-def test_build_world_is_cached():
-    assert build_world(seed=0, size=120, split="train") is build_world(seed=0, size=120, split="train")
+def test_build_world_is_cached_and_variants_share_pages():
+    base = build_world(seed=0, size=120, split="train")
+    assert base is build_world(seed=0, size=120, split="train")
+    four = build_world(seed=0, size=120, split="train", hops=(4,), comparison=0.0)
+    assert four is not base and four.corpus is base.corpus and four.entities is base.entities
+    assert four.hops == (4,) and base.hops == (2, 3, 4)
 
 
 def test_splits_have_disjoint_entities_and_names():
