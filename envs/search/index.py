@@ -99,8 +99,8 @@ class BM25Index:
         return cls(retriever, len(documents))
 
     @classmethod
-    def load(cls, folder: str | Path, *, mmap: bool = True) -> BM25Index:
-        """Load an index saved with :meth:`save`."""
+    def load(cls, folder: str | Path, *, mmap: bool = False) -> BM25Index:
+        """Load an index saved with :meth:`save` (``mmap=True`` maps the arrays instead of reading them)."""
         import bm25s
 
         meta = json.loads((Path(folder) / _META).read_text(encoding="utf-8"))
@@ -125,18 +125,18 @@ class BM25Index:
         if k <= 0:
             return []
         s = self.scores(query)
-        positive = int(np.count_nonzero(s > 0))
-        if positive == 0:
+        pos = np.flatnonzero(s > 0)
+        if pos.size == 0:
             return []
-        k = min(k, positive)
-        if k < len(s):
-            cand = np.argpartition(-s, k - 1)[:k]
-            kth = s[cand].min()
-            cand = np.flatnonzero(s >= kth)  # every tie at the boundary, so the order is well defined
+        vals = s[pos]
+        k = min(k, pos.size)
+        if k < pos.size:
+            part = np.argpartition(-vals, k - 1)[:k]
+            sel = np.flatnonzero(vals >= vals[part].min())  # every tie at the boundary: a well-defined order
         else:
-            cand = np.arange(len(s))
-        order = np.lexsort((cand, -s[cand]))[:k]
-        return [(int(cand[i]), float(s[cand[i]])) for i in order]
+            sel = np.arange(pos.size)
+        order = np.lexsort((pos[sel], -vals[sel]))[:k]
+        return [(int(pos[sel[i]]), float(vals[sel[i]])) for i in order]
 
 
 def _writable(folder: Path) -> bool:
@@ -180,7 +180,12 @@ def index_locations(checksum: str, data_path: str | Path | None) -> list[Path]:
 
 
 def load_or_build(
-    documents: Sequence[str], checksum: str, *, data_path: str | Path | None = None, cache: bool = True
+    documents: Sequence[str],
+    checksum: str,
+    *,
+    data_path: str | Path | None = None,
+    cache: bool = True,
+    mmap: bool = False,
 ) -> tuple[BM25Index, dict[str, object]]:
     """Load the cached index of a corpus, or build it and cache it atomically.
 
@@ -189,6 +194,7 @@ def load_or_build(
         checksum: The corpus checksum (the cache key).
         data_path: The corpus file; the cache goes next to it when its folder is writable.
         cache: ``False`` builds in memory and writes nothing.
+        mmap: Map a cached index's arrays instead of reading them (less memory across processes, slower queries).
 
     Returns:
         The index and a dict describing what happened: ``{"cached": bool, "path": str | None, "seconds": float}``.
@@ -201,7 +207,7 @@ def load_or_build(
     for folder in places:
         if _valid(folder, n):
             try:
-                idx = BM25Index.load(folder)
+                idx = BM25Index.load(folder, mmap=mmap)
             except (OSError, ValueError, KeyError) as exc:
                 logger.warning("ignoring the unreadable search index %s (%s)", folder, exc)
                 continue

@@ -30,7 +30,6 @@ Example:
 
 from __future__ import annotations
 
-import copy
 import functools
 import zlib
 from collections.abc import Sequence
@@ -246,7 +245,8 @@ class World:
 
     def with_questions(self, *, hops: Sequence[int], comparison: float) -> World:
         """The same world (entities, pages, corpus shared) with other question settings."""
-        other = copy.copy(self)
+        other = object.__new__(World)
+        other.__dict__.update(self.__dict__)
         other.hops, other.comparison = self._check_questions(hops, comparison)
         return other
 
