@@ -220,8 +220,8 @@ def main() -> None:
     b = results["index_build"]
     print(
         f"index build: bm25s cold {b['bm25s_cold_s']:.2f} s (tokenize + index + save, {b['bm25s_disk_mb']:.1f} MB), "
-        f"warm {b['bm25s_warm_s'] * 1000:.0f} ms (load from the cache); rank_bm25 {b['rank_bm25_build_s']:.2f} s; corpus load "
-        f"{results['corpus']['load_s']:.2f} s"
+        f"warm {b['bm25s_warm_s'] * 1000:.0f} ms (load from the cache); rank_bm25 {b['rank_bm25_build_s']:.2f} s; "
+        f"corpus load {results['corpus']['load_s']:.2f} s"
     )
     for name, r in results["expert"].items():
         rate, n, ok = r["episodes_per_s"], r["episodes"], r["success"]
