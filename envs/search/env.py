@@ -17,7 +17,7 @@ from toolgym.envs.search.backends import (
 from toolgym.envs.search.corpus import Corpus, Page
 from toolgym.envs.search.expert import Hop, plan_task
 from toolgym.envs.search.scoring import score_answer
-from toolgym.envs.search.tasks import QATask, hotpotqa, hotpotqa_status, load_tasks
+from toolgym.envs.search.tasks import HOTPOT_CORPUS, QATask, hotpotqa, hotpotqa_status, load_tasks
 from toolgym.envs.search.text import (
     clean_argument,
     lookup_sentences,
@@ -42,14 +42,19 @@ _PLAN_CACHE_SIZE = 4096
 
 # ---------------------------------------------------------------------- shared backends (built once per process)
 @functools.lru_cache(maxsize=4)
-def _backend_for_corpus(corpus: Corpus, data_path: str | None, recipe: tuple) -> OfflineBackend:
-    return OfflineBackend.from_corpus(corpus, data_path=data_path, recipe=recipe)
+def _backend_for_corpus(corpus: Corpus, data_path: str | None, setting: str) -> OfflineBackend:
+    return OfflineBackend.from_corpus(corpus, data_path=data_path, recipe=(hotpot_backend, (setting,)))
 
 
 def hotpot_backend(setting: str = "distractor") -> OfflineBackend:
-    """The offline backend over HotpotQA's mini-Wikipedia (index cached on disk and shared in the process)."""
+    """The offline backend over HotpotQA's mini-Wikipedia (index cached on disk and shared in the process).
+
+    Both settings search the same mini-Wikipedia, so they share one backend.
+    """
     data = hotpotqa(setting)
-    return _backend_for_corpus(data.corpus, data.corpus_path, (hotpot_backend, (setting,)))
+    shared = data.corpus_path is not None and Path(data.corpus_path).name == Path(HOTPOT_CORPUS.relpath).name
+    first = "distractor" if shared else setting  # the mini-Wikipedia file is one corpus for both settings
+    return _backend_for_corpus(data.corpus, data.corpus_path, first)
 
 
 def world_backend(seed: int, size: int, distractors: int, split: str) -> OfflineBackend:

@@ -215,3 +215,12 @@ def test_bamboogle_and_strategyqa():
         load_strategyqa("test")
     with pytest.raises(ConfigError, match="tasks"):
         load_tasks("triviaqa")
+
+
+@needs_hotpot
+def test_both_settings_share_one_index_and_pickle_small():
+    import pickle
+
+    a, b = HotpotQAEnv(), HotpotQAFullwikiEnv()
+    assert a.backend is b.backend
+    assert len(pickle.dumps(a.backend)) < 1000 and pickle.loads(pickle.dumps(b.backend)) is a.backend
