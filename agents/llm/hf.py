@@ -101,6 +101,7 @@ class HFLLM:
         self.tokenizer: Any = None if isinstance(tokenizer, str) or tokenizer is None else tokenizer
         self._lock = threading.Lock()
         self._prepared = False
+        self._bos: str | None = None
 
     # ------------------------------------------------------------------------------------------- loading
     @property
@@ -157,6 +158,9 @@ class HFLLM:
             tok.pad_token = tok.eos_token if tok.eos_token is not None else tok.unk_token
         if self.chat_template not in ("auto", "plain"):
             tok.chat_template = self.chat_template
+        # models trained with a BOS token (Gemma, Llama) need it; prompts get it unless they already start with it
+        probe = tok("x", add_special_tokens=True)["input_ids"]
+        self._bos = tok.bos_token if tok.bos_token_id is not None and probe[:1] == [tok.bos_token_id] else None
         if self.max_context is None:
             cfg = getattr(self.model, "config", None)
             cfg = getattr(cfg, "get_text_config", lambda: cfg)()
@@ -229,6 +233,8 @@ class HFLLM:
 
         tok = self.tokenizer
         limit = max(1, int(self.max_context or 4096) - params.max_tokens)
+        if self._bos:
+            texts = [t if t.startswith(self._bos) else self._bos + t for t in texts]
         enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
         input_ids, attention = enc["input_ids"], enc["attention_mask"]
         if input_ids.shape[1] > limit:  # keep the end of over-long prompts (left padding: cut on the left)
