@@ -102,6 +102,7 @@ class HFLLM:
         self._lock = threading.Lock()
         self._prepared = False
         self._bos: str | None = None
+        self._warned_cut = False
 
     # ------------------------------------------------------------------------------------------- loading
     @property
@@ -238,7 +239,9 @@ class HFLLM:
         enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
         input_ids, attention = enc["input_ids"], enc["attention_mask"]
         if input_ids.shape[1] > limit:  # keep the end of over-long prompts (left padding: cut on the left)
-            logger.warning(
+            log = logger.warning if not self._warned_cut else logger.debug
+            self._warned_cut = True
+            log(
                 "%s: prompt of %d tokens cut to its last %d (max_context %s - max_tokens %d)",
                 self.name,
                 input_ids.shape[1],
