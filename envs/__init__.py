@@ -12,3 +12,19 @@ register(
     id="toolgym/ToolChoice-Arithmetic-v0",
     entry_point="toolgym.envs.arithmetic:ArithmeticEnv",
 )
+
+register(
+    id="toolgym/ShapesVQA-v0",
+    entry_point="toolgym.envs.vqa.env:ShapesVQAEnv",
+)
+
+register(
+    id="toolgym/ShapesVQA-Hard-v0",
+    entry_point="toolgym.envs.vqa.env:ShapesVQAEnv",
+    kwargs={"difficulty": "hard"},
+)
+
+register(
+    id="toolgym/EasyVQA-v0",
+    entry_point="toolgym.envs.vqa.env:EasyVQAEnv",
+)
