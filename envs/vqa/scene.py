@@ -37,6 +37,8 @@ __all__ = [
     "object_mask",
     "render_scene",
     "scene_summary",
+    "visible_box",
+    "visible_labels",
 ]
 
 _SUPERSAMPLE = 4
@@ -324,6 +326,22 @@ def render_scene(scene: Scene) -> np.ndarray:
         noisy = out.astype(np.float32) + rng.normal(0.0, scene.noise, size=out.shape).astype(np.float32)
         out = np.clip(np.rint(noisy), 0, 255).astype(np.uint8)
     return out
+
+
+def visible_labels(scene: Scene) -> np.ndarray:
+    """Which object shows at each pixel: an ``H x W`` int array, ``i + 1`` for ``scene.objects[i]``, 0 for none."""
+    owner = np.zeros((scene.height, scene.width), dtype=np.int32)
+    for i, obj in enumerate(scene.objects, start=1):
+        owner[object_mask(obj, scene.width, scene.height)] = i
+    return owner
+
+
+def visible_box(labels: np.ndarray, index: int) -> tuple[int, int, int, int] | None:
+    """The pixel bounds ``(x1, y1, x2, y2)`` of object ``index`` (0-based) in :func:`visible_labels`."""
+    ys, xs = np.nonzero(labels == index + 1)
+    if len(xs) == 0:
+        return None
+    return (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
 
 
 def scene_summary(objects: Sequence[SceneObject]) -> str:

@@ -88,10 +88,8 @@ def parse_query(text: str) -> Filter | str:
     Example:
         >>> parse_query("the Large grey circles")
         Filter(size='large', color='gray', shape='circle')
-        >>> print(parse_query("magenta circle"))
-        Unknown word 'magenta' in the description 'magenta circle'. Describe objects with a size (small,
-        large), a colour (red, green, blue, yellow, teal, brown, black, gray, purple, orange) and a shape
-        (circle, rectangle, triangle), e.g. find[red circle] or find[large object].
+        >>> print(parse_query("purple circel"))
+        Unknown word 'circel' in the description 'purple circel'. Did you mean: circle? Describe objects with ...
     """
     words = re.findall(r"[a-z]+", text.lower())
     found: dict[str, str] = {}
@@ -322,7 +320,10 @@ class VisualTools:
         det = self._dominant(box)
         if det is None:
             return self._empty(box)
-        shape = det.shape if _covers(box, det.box) else _shape_of_part(self.analysis, det, box)
+        part = self.analysis.mask_in_box(det, box)
+        # The whole object (or nearly: a box drawn by hand may shave its rim) is named as a whole, with the
+        # occlusion-aware fit; a box that cuts the object is named by the part it shows.
+        shape = det.shape if part.sum() >= 0.9 * det.area else classify_shape(part)
         return ToolResult(f"The object in {format_box(box)} is a {shape}.", boxes=(box,), value=shape)
 
     def size(self, argument: str, refs: Sequence[Box] = ()) -> ToolResult:
@@ -385,11 +386,3 @@ class VisualTools:
             crop_box=box,
             value=box,
         )
-
-
-def _covers(outer: Box, inner: Box) -> bool:
-    return outer[0] <= inner[0] and outer[1] <= inner[1] and outer[2] >= inner[2] and outer[3] >= inner[3]
-
-
-def _shape_of_part(analysis: Analysis, det: Detection, box: Box) -> str:
-    return classify_shape(analysis.mask_in_box(det, box))
