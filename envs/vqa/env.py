@@ -124,6 +124,7 @@ class VQAEnv(TextEnv[dict]):
         mode: str = "tools",
         reveal_answer: bool = False,
         program_timeout_s: float = 10.0,
+        program_runner: Any = None,
         **kwargs: Any,
     ) -> None:
         """Set up the tools, grammar and spaces (see :class:`ShapesVQAEnv` for the arguments)."""
@@ -151,7 +152,10 @@ class VQAEnv(TextEnv[dict]):
         self._task: VQATask | None = None
         self._tools: VisualTools | None = None
         self._history: tuple[HistoryEntry, ...] = ()
-        self._program_runner: Any = None
+        if not program_timeout_s > 0:
+            raise ConfigError(f"program_timeout_s: expected a positive number of seconds, got {program_timeout_s!r}.")
+        self._program_runner: Any = program_runner
+        self._owns_runner = False
 
     # ------------------------------------------------------------------ task source hooks
     def _make_task(self, task_id: str) -> VQATask:
@@ -254,9 +258,12 @@ class VQAEnv(TextEnv[dict]):
         )
 
     def _program(self, code: str, *, submit: bool) -> Transition:
-        from toolgym.envs.vqa.program import run_program
+        from toolgym.envs.vqa.program import default_runner, run_program
 
-        run = run_program(self, code)
+        if self._program_runner is None:
+            self._program_runner = default_runner()
+            self._owns_runner = True
+        run = run_program(self, code, self._program_runner, self.program_timeout_s)
         self._history += (HistoryEntry("submit" if submit else "execute", code, run.observation, run.boxes),)
         if not submit:
             return Transition(observation=run.observation, feedback=run.feedback)
@@ -269,6 +276,21 @@ class VQAEnv(TextEnv[dict]):
             )
         tr = self._answer(run.answer)
         return replace(tr, observation=f"{run.observation}\n{tr.observation}", feedback=f"{run.feedback} {tr.feedback}")
+
+    def close(self) -> None:
+        """Stop the program runner if the env started it."""
+        if self._owns_runner and self._program_runner is not None:
+            self._program_runner.close()
+            self._program_runner = None
+            self._owns_runner = False
+        super().close()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        if state.get("_owns_runner"):  # a live sandbox does not pickle; the copy starts its own when needed
+            state["_program_runner"] = None
+            state["_owns_runner"] = False
+        return state
 
     def _on_truncate(self) -> Transition:
         return Transition(
