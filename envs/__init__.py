@@ -28,3 +28,15 @@ register(
     id="toolgym/EasyVQA-v0",
     entry_point="toolgym.envs.vqa.env:EasyVQAEnv",
 )
+
+register(
+    id="toolgym/ShapesVQA-Program-v0",
+    entry_point="toolgym.envs.vqa.env:ShapesVQAEnv",
+    kwargs={"mode": "program"},
+)
+
+register(
+    id="toolgym/EasyVQA-Program-v0",
+    entry_point="toolgym.envs.vqa.env:EasyVQAEnv",
+    kwargs={"mode": "program"},
+)

@@ -8,7 +8,8 @@ Measures, on one core:
   cached, and one env.step through the whole stack;
 * scene generation and rendering time per difficulty, and env.reset time;
 * the tool-using scripted policy's steps per second and accuracy (all 9,673 easy-VQA questions; ShapesVQA
-  tasks per difficulty), and the oracle's accuracy;
+  tasks per difficulty), the oracle's accuracy, and the program-mode policy's (one program per question,
+  run in the code sandbox; its steps/s is programs/s);
 * each tool's accuracy against ground truth (see toolgym.envs.vqa.evaluate).
 """
 
@@ -26,7 +27,7 @@ import numpy as np
 from toolgym.envs.vqa.easyvqa import IMAGES, QUESTIONS, is_available, load_easy_vqa
 from toolgym.envs.vqa.env import EasyVQAEnv, ShapesVQAEnv
 from toolgym.envs.vqa.evaluate import easy_vqa_tool_accuracy, policy_accuracy, shapes_tool_accuracy
-from toolgym.envs.vqa.policies import OraclePolicy, ToolUsingPolicy
+from toolgym.envs.vqa.policies import OraclePolicy, ProgramPolicy, ToolUsingPolicy
 from toolgym.envs.vqa.scene import DIFFICULTIES, generate_scene, render_scene
 from toolgym.envs.vqa.tools import VisualTools, format_box
 from toolgym.envs.vqa.vision import analyze
@@ -146,7 +147,19 @@ def main() -> None:
         rep = policy_accuracy(env, ToolUsingPolicy(), ids)
         policies[f"ShapesVQA {name}: tool-using policy"] = rep.to_dict()
         policies[f"ShapesVQA {name}: oracle"] = policy_accuracy(env, OraclePolicy(env), ids[:200]).to_dict()
+    for name in ("medium", "hard"):
+        env = ShapesVQAEnv(difficulty=name, mode="program")
+        ids = [f"shapes-{n}" for n in range(n_tasks // 5)]
+        policy_accuracy(env, ProgramPolicy(), ids[:2])  # start the sandbox's worker outside the timing
+        rep = policy_accuracy(env, ProgramPolicy(), ids)
+        policies[f"ShapesVQA {name}: program policy (sandbox)"] = rep.to_dict()
+        env.close()
     if have_easy:
+        env = EasyVQAEnv(mode="program")
+        ids = env.task_ids()[:: (200 if args.quick else 20)]
+        policy_accuracy(env, ProgramPolicy(), ids[:2])
+        policies["easy-VQA: program policy (sandbox)"] = policy_accuracy(env, ProgramPolicy(), ids).to_dict()
+        env.close()
         env = EasyVQAEnv()
         ids = env.task_ids()[:: (20 if args.quick else 1)]
         policies["easy-VQA: tool-using policy"] = policy_accuracy(env, ToolUsingPolicy(), ids).to_dict()

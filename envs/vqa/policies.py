@@ -26,7 +26,7 @@ from collections.abc import Generator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Intent", "OraclePolicy", "ToolUsingPolicy", "parse_question"]
+__all__ = ["Intent", "OraclePolicy", "ProgramPolicy", "ToolUsingPolicy", "parse_question", "write_program"]
 
 _D = r"(?P<{}>.+?)"
 
@@ -233,6 +233,87 @@ class ToolUsingPolicy:
         out = yield f"{tool}[{box}]"
         m = _VALUE.search(out)
         return m.group(1) if m else "none"
+
+
+_FIND_ONE = """\
+def find_one(patch, description):
+    found = patch.find(description)
+    if not found:  # the size judgement may miss an occluded object: try without the size word
+        words = [w for w in description.split() if w not in ("small", "large")]
+        found = patch.find(" ".join(words)) if words else []
+    return found[0] if found else None
+
+"""
+
+
+def write_program(intent: Intent | None) -> str:
+    """A ViperGPT-style program (``execute_command(image)``) that answers an intent with the image API.
+
+    The API counts ``lower``/``upper`` from the bottom (y up), so "above" means a larger ``vertical_center``.
+
+    Example:
+        >>> print(write_program(parse_question("How many red circles are there?")))
+        def execute_command(image) -> str:
+            image_patch = ImagePatch(image)
+            return str(image_patch.count('red circles'))
+    """
+    head = "def execute_command(image) -> str:\n    image_patch = ImagePatch(image)\n"
+    if intent is None:
+        return head + "    return 'no'"
+    a, b, k = repr(intent.a), repr(intent.b), intent.kind
+    if k == "exist":
+        test = f"image_patch.exists({a})"
+        return head + f"    return bool_to_yesno({'not ' if intent.negated else ''}{test})"
+    if k == "count":
+        return head + f"    return str(image_patch.count({a}))"
+    if k in ("more", "same"):
+        op = ">" if k == "more" else "=="
+        return head + f"    return bool_to_yesno(image_patch.count({a}) {op} image_patch.count({b}))"
+    if k == "attribute":
+        return (
+            _FIND_ONE
+            + head
+            + f"    target = find_one(image_patch, {a})\n"
+            + "    if target is None:\n        return 'none'\n"
+            + f"    return target.{intent.attribute}()"
+        )
+    body = (
+        _FIND_ONE
+        + head
+        + f"    first, second = find_one(image_patch, {a}), find_one(image_patch, {b})\n"
+        + "    if first is None or second is None:\n        return 'no'\n"
+    )
+    if k == "choice" and intent.relation == "horizontal":
+        return body + "    return 'left' if first.horizontal_center < second.horizontal_center else 'right'"
+    if k == "choice":
+        return body + "    return 'above' if first.vertical_center > second.vertical_center else 'below'"
+    if k == "relation":
+        test = {
+            "left": "first.horizontal_center < second.horizontal_center",
+            "right": "first.horizontal_center > second.horizontal_center",
+            "above": "first.vertical_center > second.vertical_center",
+            "below": "first.vertical_center < second.vertical_center",
+        }[intent.relation]
+        return body + f"    return bool_to_yesno({test})"
+    rank = "    rank = {'small': 0, 'large': 1}\n    ra, rb = rank.get(first.size(), 0), rank.get(second.size(), 0)\n"
+    op = {"larger": ">", "smaller": "<", "same_size": "=="}[k]
+    return body + rank + f"    return bool_to_yesno(ra {op} rb)"
+
+
+class ProgramPolicy:
+    """A scripted program-mode policy: it writes one program per question and submits it.
+
+    Like :class:`ToolUsingPolicy` it sees only the question, and the program sees only the pixels (through
+    the image API in the sandbox). Use it with ``mode="program"``.
+    """
+
+    def reset(self) -> None:
+        """Nothing to forget."""
+
+    def act(self, observation: Mapping[str, Any]) -> str:
+        """Submit a program for the question."""
+        program = write_program(parse_question(str(observation["question"])))
+        return f"Submit:\n```python\n{program}\n```"
 
 
 class OraclePolicy:
