@@ -72,12 +72,16 @@ def test_errors_show_the_programs_own_traceback(env):
     assert "SyntaxError" in obs["output"]
 
 
-def test_a_runaway_program_is_stopped(env):
-    _reset(env)
-    obs, _, term, _, info = env.step("```python\nwhile True:\n    pass\n```")
-    assert not term and "Program did not finish: stopped: wall-clock time limit reached" in obs["output"]
-    obs, *_ = env.step(COUNT)  # the next run is unaffected
-    assert "Result:" in obs["output"]
+def test_a_runaway_program_is_stopped():
+    e = ShapesVQAEnv(mode="program", program_timeout_s=1)
+    try:
+        _reset(e)
+        obs, _, term, _, info = e.step("```python\nwhile True:\n    pass\n```")
+        assert not term and "Program did not finish: stopped: wall-clock time limit reached" in obs["output"]
+        obs, *_ = e.step(COUNT)  # the next run is unaffected
+        assert "Result:" in obs["output"]
+    finally:
+        e.close()
 
 
 def test_a_program_cannot_forge_the_report(env):
