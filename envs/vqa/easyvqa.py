@@ -99,9 +99,9 @@ class EasyVQAData:
             for member in tar.getmembers():
                 name = Path(member.name)
                 if member.isfile() and name.suffix == ".png" and name.stem.isdigit():
-                    fh = tar.extractfile(member)
-                    if fh is not None:
-                        self._png[int(name.stem)] = fh.read()
+                    png = tar.extractfile(member)
+                    if png is not None:
+                        self._png[int(name.stem)] = png.read()
         missing = sorted({q.image_id for q in self.questions} - set(self._png))
         if missing:
             raise DataNotFoundError(

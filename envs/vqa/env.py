@@ -140,7 +140,7 @@ class VQAEnv(TextEnv[dict]):
             grammars.insert(0, FencedCodeGrammar())
         self.grammar = AnyOf(tuple(grammars))
         h, w = self.image_shape
-        self.observation_space = spaces.Dict(  # type: ignore[assignment]
+        self.observation_space = spaces.Dict(
             {
                 "image": spaces.Box(0, 255, (h, w, 3), np.uint8),
                 "question": Utf8Text(self.max_question_length),
@@ -371,7 +371,7 @@ class VQAEnv(TextEnv[dict]):
         return "\n".join(lines)
 
     # ------------------------------------------------------------------ render
-    def render(self) -> Any:  # type: ignore[override]
+    def render(self) -> Any:
         """``"rgb_array"``: the image, enlarged to at least 256 pixels, with the last tool's boxes drawn.
 
         ``"ansi"``: the last action, observation and reward as text.

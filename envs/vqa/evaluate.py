@@ -125,7 +125,7 @@ def shapes_tool_accuracy(
             flt = Filter(obj.size, obj.color, obj.shape)
             truth = [b for o, b in zip(scene.objects, vboxes) if b is not None and matches(o, flt)]
             found = [tuple(int(v) for v in m) for m in _BOXES.findall(tools.find(obj.describe()).text)]
-            out["find"].add(_same_boxes(found, truth))  # type: ignore[arg-type]
+            out["find"].add(_same_boxes(found, truth))
             x1, y1, x2, y2 = vb
             out["crop"].add(np.array_equal(tools.crop(arg).crop, image[y1:y2, x1:x2]))
         rng = np.random.default_rng([seed, 0xC0])
@@ -142,7 +142,7 @@ def shapes_tool_accuracy(
             for j, (b, bb) in enumerate(zip(scene.objects, vboxes)):
                 if i == j or ba is None or bb is None:
                     continue
-                horizontal, vertical = tools.relation(f"{format_box(ba)}, {format_box(bb)}").value  # type: ignore[misc]
+                horizontal, vertical = tools.relation(f"{format_box(ba)}, {format_box(bb)}").value
                 if abs(a.cx - b.cx) >= margin:
                     out["relation"].add(horizontal == ("left" if a.cx < b.cx else "right"))
                 if abs(a.cy - b.cy) >= margin:
@@ -244,7 +244,7 @@ def policy_accuracy(env: Any, policy: Any, task_ids: Iterable[str], *, max_failu
             if terminated or truncated:
                 break
         kind = str(info.get("question_kind", ""))
-        kinds[kind].add(info["success"])  # type: ignore[index]
+        kinds[kind].add(info["success"])
         counts[kind] += 1
         if not info["success"] and len(report.failures) < max_failures:
             report.failures.append((task_id, base.task.question, base.task.answer, action))

@@ -121,14 +121,11 @@ class Scene:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Scene:
         """Rebuild a scene from :meth:`to_dict`."""
-        objects = tuple(
-            SceneObject(**{**o, "rgb": tuple(o["rgb"])})
-            for o in data["objects"]  # type: ignore[arg-type]
-        )
+        objects = tuple(SceneObject(**{**o, "rgb": tuple(o["rgb"])}) for o in data["objects"])
         return cls(
             width=int(data["width"]),
             height=int(data["height"]),
-            background=tuple(data["background"]),  # type: ignore[arg-type]
+            background=tuple(data["background"]),
             objects=objects,
             noise=float(data.get("noise", 0.0)),
             seed=int(data.get("seed", 0)),
@@ -281,7 +278,8 @@ def generate_scene(config: SceneConfig, seed: int) -> Scene:
         else:
             w, h = side, side * float(rng.uniform(0.75, 1.0))
         jitter = rng.integers(-config.color_jitter, config.color_jitter + 1, size=3) if config.color_jitter else 0
-        rgb = tuple(int(v) for v in np.clip(np.array(COLORS[color]) + jitter, 0, 255))
+        r, g, b = (int(v) for v in np.clip(np.array(COLORS[color]) + jitter, 0, 255))
+        rgb = (r, g, b)
         for _try in range(200):
             cx = float(rng.uniform(w / 2 + 1, size - w / 2 - 1))
             cy = float(rng.uniform(h / 2 + 1, size - h / 2 - 1))
