@@ -18,11 +18,14 @@ Every method calls the same pixel tools as the env (:mod:`toolgym.envs.vqa.tools
 description. Calls are counted per tool in :attr:`Session.calls` so the env can price them.
 
 Example:
-    >>> from toolgym.envs.vqa.scene import SceneConfig, generate_scene, render_scene
-    >>> image = render_scene(generate_scene(SceneConfig(num_objects=(2, 2), colors=("red", "blue")), seed=4))
+    >>> from toolgym.envs.vqa.scene import Scene, SceneObject, render_scene
+    >>> red = SceneObject("circle", "red", "large", 30, 30, 40, 40, (255, 0, 0))
+    >>> blue = SceneObject("triangle", "blue", "small", 100, 100, 16, 14, (0, 0, 255))
+    >>> image = render_scene(Scene(128, 128, (240, 240, 240), (red, blue)))
     >>> patch = ImagePatch(image)
-    >>> [p.color() for p in patch.find("object")] in (["red", "blue"], ["blue", "red"], ["red", "red"],
-    ...                                             ["blue", "blue"])
+    >>> [(p.color(), p.shape()) for p in patch.find("object")]
+    [('red', 'circle'), ('blue', 'triangle')]
+    >>> patch.find("circle")[0].vertical_center > patch.find("triangle")[0].vertical_center  # y up
     True
     >>> patch.simple_query("How many objects are there?")
     '2'
