@@ -12,3 +12,21 @@ register(
     id="toolgym/ToolChoice-Arithmetic-v0",
     entry_point="toolgym.envs.arithmetic:ArithmeticEnv",
 )
+
+register(
+    id="toolgym/HumanEval-v0",
+    entry_point="toolgym.envs.code.env:HumanEvalEnv",
+)
+register(
+    id="toolgym/MBPP-v0",
+    entry_point="toolgym.envs.code.env:MBPPEnv",
+)
+register(
+    id="toolgym/MBPP-Sanitized-v0",
+    entry_point="toolgym.envs.code.env:MBPPEnv",
+    kwargs={"variant": "sanitized"},
+)
+register(
+    id="toolgym/PythonTasks-v0",
+    entry_point="toolgym.envs.code.env:PythonTasksEnv",
+)
