@@ -321,6 +321,20 @@ class Sandbox:
             logger.debug("%s sandbox started: %s", self.name, self._info)
             return self
 
+    def processes(self) -> dict[str, Any]:
+        """The worker's own view of its processes: spare, holders, session spares, factory (pids as seen inside).
+
+        For diagnostics and tests: every other process of the sandbox is left over from an execution and
+        is killed before the next request is handled.
+        """
+        with self._lock:
+            self.start()
+            try:
+                reply = self._request({"op": "status"}, time.monotonic() + 30.0)
+            except _WorkerGone as exc:
+                raise SandboxError(f"the sandbox worker did not answer: {exc}") from None
+            return {k: reply.get(k) for k in ("spare", "holders", "session_spares", "factory")}
+
     def close(self) -> None:
         """Stop the worker and every process it started (idempotent)."""
         with self._lock:
