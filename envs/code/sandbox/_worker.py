@@ -409,7 +409,9 @@ class Worker:
                 else:
                     reply = {"error": f"unknown op {op!r}"}
             except Exception as exc:  # a worker bug: report it instead of dying
-                reply = {"error": f"worker error: {type(exc).__name__}: {exc}"}
+                where = traceback.extract_tb(exc.__traceback__)[-3:]
+                at = "; ".join(f"line {f.lineno} in {f.name}" for f in where)
+                reply = {"error": f"worker error: {type(exc).__name__}: {exc} (at {at})"}
             reply["id"] = msg.get("id")
             self.chan.send(reply)
             self.reap()
@@ -1195,13 +1197,12 @@ class Worker:
             sock.setblocking(True)
             socket.send_fds(sock, [_HDR.pack(len(body))], [w for _r, w in pipes])
             sock.sendall(body)
+            sock.setblocking(False)
         except OSError:
             for r, w in pipes:
                 os.close(r)
                 os.close(w)
             return self.session_lost(s, msg, "the session holder is gone")
-        finally:
-            sock.setblocking(False)
         for _r, w in pipes:
             os.close(w)
         events = s["events"]

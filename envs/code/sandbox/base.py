@@ -136,9 +136,12 @@ class _Holder:
     def __init__(self) -> None:
         self.transport: Transport | None = None
         self.cleanups: list[Any] = []
+        self.owner = os.getpid()  # a forked copy of the host must not touch the original's worker
 
 
 def _finalize(holder: _Holder) -> None:
+    if holder.owner != os.getpid():
+        return
     t, holder.transport = holder.transport, None
     if t is not None:
         try:
@@ -248,6 +251,9 @@ class Sandbox:
         """Shared writable folders the worker cleans of the sandbox user's files after each execution."""
         return []
 
+    def _forget_resources(self) -> None:
+        """Drop references to host resources owned by the original process (after a fork of the host)."""
+
     def _private_dirs(self) -> bool:
         """Whether the swept folders are private to this sandbox (then anything new in them is removed)."""
         return False
@@ -271,9 +277,20 @@ class Sandbox:
         """What the worker reported at start-up (pid, uids, Python version, preloaded modules)."""
         return dict(self._info)
 
+    def _adopt_after_fork(self) -> None:
+        """In a forked copy of the host process: forget the original's worker (a new one starts when needed)."""
+        if self._holder.owner != os.getpid():
+            self._holder = _Holder()
+            self._finalizer = weakref.finalize(self, _finalize, self._holder)
+            self._lock = threading.RLock()
+            self._generation += 1  # sessions are rebuilt in the new worker
+            self._uid = None  # its own uid (cleanups kill by uid) and its own folders
+            self._forget_resources()
+
     @property
     def alive(self) -> bool:
         """Whether the worker is running."""
+        self._adopt_after_fork()
         t = self._holder.transport
         return t is not None and t.alive()
 
@@ -283,6 +300,7 @@ class Sandbox:
         Raises:
             SandboxError: The backend is unavailable or the worker did not start.
         """
+        self._adopt_after_fork()
         with self._lock:
             if self._closed:
                 raise SandboxError(
@@ -337,6 +355,7 @@ class Sandbox:
 
     def close(self) -> None:
         """Stop the worker and every process it started (idempotent)."""
+        self._adopt_after_fork()
         with self._lock:
             self._closed = True
             t = self._holder.transport
@@ -387,6 +406,7 @@ class Sandbox:
 
     def _call(self, msg: dict[str, Any], timeout: float) -> dict[str, Any] | ExecResult:
         """Send a request, starting the worker if needed; a dead worker becomes a failure result."""
+        self._adopt_after_fork()
         with self._lock:
             try:
                 self.start()
