@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import textwrap
 import time
 from collections.abc import Mapping, Sequence
@@ -352,17 +353,29 @@ class CodeEnv(TextEnv[str]):
 
 
 def _raw_argument(action: ParsedAction) -> str:
-    """The argument with the indentation of its first line (bracket parsing strips it; a completion needs it)."""
+    """The code of a bracket action as written.
+
+    Bracket parsing strips the argument (a completion needs its first line's indentation) and balances
+    brackets without knowing Python strings (``execute[print("a]b")]`` would end at the first ``]``): when
+    the balanced argument does not compile but the text up to the action's last ``]`` does, that is the code.
+    """
     arg = action.argument
-    if action.syntax != "bracket" or not arg:
+    if action.syntax != "bracket":
         return arg
-    idx = action.raw.rfind(arg)
-    if idx < 0:
-        return arg
-    start = idx
-    while start > 0 and action.raw[start - 1] in " \t":
-        start -= 1
-    return action.raw[start : idx + len(arg)]
+    raw = action.raw
+    idx = raw.rfind(arg) if arg else -1
+    if idx >= 0:
+        start = idx
+        while start > 0 and raw[start - 1] in " \t":
+            start -= 1
+        arg = raw[start : idx + len(arg)]
+    opening = list(re.finditer(rf"(?i)(?<![\w]){re.escape(action.name)}\s*\[", raw))
+    last = raw.rfind("]")
+    if opening and last > opening[-1].end() and not _compiles(_clean_code(arg)):
+        wider = raw[opening[-1].end() : last]
+        if _compiles(_clean_code(wider)):
+            return wider
+    return arg
 
 
 def _compiles(code: str) -> bool:

@@ -10,7 +10,7 @@ from toolgym.envs.code.sandbox import BACKENDS, Limits
 
 #: Tight limits so hostile code ends quickly.
 BATTERY_LIMITS = Limits(
-    wall_s=1.5,
+    wall_s=1.0,
     cpu_s=1.0,
     memory_mb=512,
     processes=16,

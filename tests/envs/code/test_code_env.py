@@ -50,17 +50,22 @@ def test_execute_keeps_state_and_reports_errors(env):
     assert info["feedback"].startswith("ZeroDivisionError")
     obs, *_ = env.step('{"tool": "execute", "args": {"code": "print(x * 2)"}}')
     assert obs == "40"
+    obs, *_ = env.step('execute[print("a]b", [1][0])]')  # a "]" inside a string
+    assert obs == "a]b 1"
 
 
-def test_limits_are_observations(env):
+def test_limits_are_observations():
+    env = PythonTasksEnv(sandbox="process", limits={"wall_s": 1.0, "cpu_s": 1.0, "memory_mb": 512})
     env.reset(options={"task_id": "add"})
-    env.sandbox.limits  # noqa: B018 - starts the sandbox lazily
     obs, _, term, _, info = env.step("execute[import time\ntime.sleep(60)]")
-    assert "the wall-clock limit of 5 s was reached" in obs and not term and not info["invalid_action"]
+    assert "the wall-clock limit of 1 s was reached" in obs and not term and not info["invalid_action"]
+    obs, *_ = env.step("execute[x = bytearray(8 << 30)]")
+    assert "MemoryError" in obs and "[memory limit reached]" in obs
     obs, *_ = env.step("execute[print('x' * 100_000)]")
     assert obs.startswith("x" * 100) and "[output cut:" in obs and len(obs) < 2600
     obs, *_ = env.step("execute[import os; os._exit(2)]")
     assert "exited with status 2" in obs
+    env.close()
 
 
 def test_visible_tests_on_session_and_on_code(env):
