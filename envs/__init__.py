@@ -12,3 +12,18 @@ register(
     id="toolgym/ToolChoice-Arithmetic-v0",
     entry_point="toolgym.envs.arithmetic:ArithmeticEnv",
 )
+
+register(
+    id="toolgym/Household-v0",
+    entry_point="toolgym.envs.household.env:HouseholdEnv",
+)
+
+register(
+    id="toolgym/ALFWorld-v0",
+    entry_point="toolgym.envs.household.env:ALFWorldEnv",
+)
+
+register(
+    id="toolgym/ALFWorld-Official-v0",
+    entry_point="toolgym.envs.household.official:ALFWorldOfficialEnv",
+)
