@@ -179,7 +179,8 @@ class DiscreteActions(gym.Wrapper[np.ndarray, np.int64, Any, str], gym.utils.Rec
         else:
             text = ""
         self._last_action = text
-        obs, reward, terminated, truncated, info = self.env.step(text)
+        env: Any = self.env  # a text env under a Discrete view
+        obs, reward, terminated, truncated, info = env.step(text)
         info = self._augment(obs, info)
         info["action_text"] = text
         info["admissible_actions_before"] = before

@@ -51,7 +51,7 @@ def _accelerate() -> None:  # pragma: no cover - runs in the worker
             parsed[key] = parse_original(*args, **kwargs)
         return copy.deepcopy(parsed[key])  # derive() mutates the symbols it gets
 
-    query_original = Rule.parse_conjunctive_query.__func__  # type: ignore[attr-defined]
+    query_original = Rule.parse_conjunctive_query.__func__
     queries: dict[str, Any] = {}
 
     def parse_query(cls: type, expr: str) -> Any:
@@ -61,7 +61,7 @@ def _accelerate() -> None:  # pragma: no cover - runs in the worker
 
     pddl_logic.fast_downward.pddl2sas = translate
     textgen._parse_and_convert = parse
-    Rule.parse_conjunctive_query = classmethod(parse_query)  # type: ignore[method-assign, assignment]
+    Rule.parse_conjunctive_query = classmethod(parse_query)
 
 
 def _serve(conn: Any, accelerate: bool) -> None:  # pragma: no cover - runs in the worker

@@ -46,6 +46,8 @@ VERBS: tuple[str, ...] = (
     "think:",
 )
 
+_FIRST_WORD = {v.split(" ", 1)[0]: v for v in VERBS if v != "think:"}
+
 
 def _from_json(text: str) -> str | None:
     decoder = json.JSONDecoder()
@@ -112,11 +114,10 @@ class HouseholdCommands:
             rest = cmd[5:]
             if rest.startswith(":") or rest == "" or rest.startswith(" "):
                 return ParsedAction("think", cmd, syntax="command", raw=raw)
-        verb = ""
-        for v in VERBS:
-            if cmd == v or cmd.startswith(v + " "):
-                verb = v
-                break
+        first = cmd.split(" ", 1)[0]
+        verb = _FIRST_WORD.get(first, "")
+        if verb == "go to" and not (cmd == "go to" or cmd.startswith("go to ")):
+            verb = ""
         if verb == "toggle":
             verb, cmd = "use", "use" + cmd[len("toggle") :]
         return ParsedAction(verb, cmd, syntax="command", raw=raw)

@@ -66,12 +66,15 @@ class NativeHouseholdEnv(TextEnv[str]):
     max_action_length = 2048
     max_observation_length = 16_384
 
+    _world: World | None
+    _hs: HouseState | None
+
     def __init__(self, **kwargs: Any) -> None:
         """Create the env (the shared :class:`~toolgym.core.TextEnv` arguments)."""
         super().__init__(**kwargs)
         self.grammar = HouseholdCommands()
-        self._world: World | None = None
-        self._hs: HouseState | None = None
+        self._world = None
+        self._hs = None
         self._won = False
         self._opts_for: HouseState | None = None
         self._opts: dict[str, E.Act] = {}
@@ -198,7 +201,7 @@ class NativeHouseholdEnv(TextEnv[str]):
         """The current dynamic state (privileged)."""
         return self._hs
 
-    def render(self) -> str | None:  # type: ignore[override]
+    def render(self) -> str | None:
         """``"ansi"``: the last command and observation, and the task."""
         text = super().render()
         if text is not None and self._world is not None:

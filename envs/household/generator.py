@@ -283,22 +283,30 @@ def _accepts(kind: ReceptacleKind, obj: ObjectKind) -> bool:
     return bool(kind.accepts & obj.tags) or obj.name in kind.accepts
 
 
-def _coord(x: float) -> str:
-    sign = "_plus_" if x >= 0 else "_minus_"
-    whole, frac = f"{abs(x):05.2f}".split(".")
-    return f"{sign}{whole}_dot_{frac}"
+def _coord(cents: int) -> str:
+    """ALFRED's mangled coordinate: -82 -> ``_minus_00_dot_82``."""
+    sign = "_plus_" if cents >= 0 else "_minus_"
+    whole, frac = divmod(abs(cents), 100)
+    return f"{sign}{whole:02d}_dot_{frac:02d}"
 
 
 @dataclass
 class _Builder:
     rng: np.random.Generator
     ids: set[str] = field(default_factory=set)
+    _buffer: list[list[int]] = field(default_factory=list)
+
+    def _draw(self) -> list[int]:
+        # Random values come in blocks (one numpy call per 64 entities, not one per entity).
+        if not self._buffer:
+            block = self.rng.integers((-400, 0, -400, -9, -9, 0, 0), (401, 201, 401, 10, 10, 4, 6), size=(64, 7))
+            self._buffer = block.tolist()[::-1]
+        return self._buffer.pop()
 
     def entity_id(self, name: str, suffix: str = "") -> str:
         while True:
-            xyz = np.round(self.rng.uniform((-4.0, 0.0, -4.0), (4.0, 2.0, 4.0)), 2)
-            parts = [name, *(_coord(float(v)) for v in xyz)]
-            ident = "_bar_".join(parts) + (f"_bar_{suffix}" if suffix else "")
+            x, y, z = self._draw()[:3]
+            ident = "_bar_".join([name, _coord(x), _coord(y), _coord(z)]) + (f"_bar_{suffix}" if suffix else "")
             if ident.lower() not in self.ids:
                 self.ids.add(ident.lower())
                 return ident
@@ -308,10 +316,9 @@ class _Builder:
             return f"_minus_{-v}" if v < 0 else str(v)
 
         while True:
-            x, z, rot, h = (int(v) for v in self.rng.integers((-9, -9, 0, 0), (10, 10, 4, 6)))
-            vals = [x, z, rot]
+            x, z, rot, h = self._draw()[3:]
             horizon = (-30, 0, 15, 30, 45, 60)[h]
-            ident = "loc_bar_" + "_bar_".join(part(v) for v in (*vals, horizon))
+            ident = "loc_bar_" + "_bar_".join(part(v) for v in (x, z, rot, horizon))
             if ident not in self.ids:
                 self.ids.add(ident)
                 return ident
@@ -409,8 +416,10 @@ def _attempt(
         options = [k for k in furniture if counts.get(k.name, 0) < k.rooms[room][1]]
         if not options:
             break
-        weights = np.array([(cfg.closed if k.openable else 1.0 - cfg.closed) + 0.05 for k in options])
-        pick = options[int(rng.choice(len(options), p=weights / weights.sum()))]
+        cumulative = np.cumsum([(cfg.closed if k.openable else 1.0 - cfg.closed) + 0.05 for k in options])
+        pick = options[
+            min(int(np.searchsorted(cumulative, rng.random() * cumulative[-1], side="right")), len(options) - 1)
+        ]
         counts[pick.name] = counts.get(pick.name, 0) + 1
         pieces.append(pick)
 

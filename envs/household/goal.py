@@ -284,7 +284,15 @@ def analyze(goal: GoalChecker) -> GoalShape | None:
     return _look_shape(types, otype, rtype, requires, states, inrec, holds, atloc, recloc, distinct)
 
 
-def _place_shape(types, otype, rtype, requires, states, inrec, distinct) -> GoalShape | None:  # type: ignore[no-untyped-def]
+def _place_shape(
+    types: Mapping[str, str],
+    otype: Mapping[str, set[str]],
+    rtype: Mapping[str, set[str]],
+    requires: Mapping[str, set[str]],
+    states: Mapping[str, set[str]],
+    inrec: list[tuple[str, str]],
+    distinct: set[frozenset[str]],
+) -> GoalShape | None:
     recs = {r for _, r in inrec}
     objs = [o for o, _ in inrec]
     if len(recs) != 1 or len(set(objs)) != len(objs) or not 1 <= len(objs) <= 2:
@@ -313,7 +321,18 @@ def _place_shape(types, otype, rtype, requires, states, inrec, distinct) -> Goal
     )
 
 
-def _look_shape(types, otype, rtype, requires, states, inrec, holds, atloc, recloc, distinct) -> GoalShape | None:  # type: ignore[no-untyped-def]
+def _look_shape(
+    types: Mapping[str, str],
+    otype: Mapping[str, set[str]],
+    rtype: Mapping[str, set[str]],
+    requires: Mapping[str, set[str]],
+    states: Mapping[str, set[str]],
+    inrec: list[tuple[str, str]],
+    holds: list[tuple[str, str]],
+    atloc: list[tuple[str, str]],
+    recloc: list[tuple[str, str]],
+    distinct: set[frozenset[str]],
+) -> GoalShape | None:
     if len(inrec) != 1 or len(holds) != 1 or len(atloc) != 1 or len(recloc) != 1 or rtype or distinct:
         return None
     (lamp, r), (a2, o), (a1, loc), (r2, loc2) = inrec[0], holds[0], atloc[0], recloc[0]

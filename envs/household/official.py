@@ -277,8 +277,8 @@ class ALFWorldOfficialEnv(ALFWorldEnv):
     def _act(self, action: ParsedAction) -> Transition:
         if action.name == "think":
             return Transition(observation="OK.")
-        world = self._world
-        assert world is not None and self._hs is not None
+        world, hs = self._world, self.house_state
+        assert world is not None and hs is not None
         cmd = action.argument
         if not self._synced:
             rec = self.record(self._task_id)
@@ -290,7 +290,7 @@ class ALFWorldOfficialEnv(ALFWorldEnv):
         self._official_adm = reply.admissible
         act = self._options().get(cmd)
         if act is not None:  # keep the native shadow in step (for the expert and state keys)
-            self._hs, _ = apply_action(world, self._hs, act)
+            self._hs = apply_action(world, hs, act)[0]
         self._won = reply.won
         if not admissible:
             return Transition(
@@ -311,14 +311,14 @@ class ALFWorldOfficialEnv(ALFWorldEnv):
 
     def admissible_actions(self) -> list[str] | None:
         """The official engine's admissible commands."""
-        return list(self._official_adm) if self._hs is not None else None
+        return list(self._official_adm) if self.house_state is not None else None
 
     def _get_state(self) -> tuple[Any, ...]:
         return (*super()._get_state(), self._history, self._official_adm)
 
     def _set_state(self, state: tuple[Any, ...]) -> None:
         *native, history, adm = state
-        super()._set_state(tuple(native))  # type: ignore[arg-type]
+        super()._set_state((native[0], native[1], native[2]))
         if history != self._history:
             self._synced = False
         self._history, self._official_adm = history, adm

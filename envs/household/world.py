@@ -335,7 +335,7 @@ class World:
         if pred in ("openable", "opened"):
             mask = self.openable if pred == "openable" else state.opened
             return [(r[i],) for i in range(len(r)) if mask >> i & 1]
-        mask = {
+        flags: int | None = {
             "ishot": state.hot,
             "iscool": state.cool,
             "isclean": state.clean,
@@ -349,9 +349,9 @@ class World:
             "sliceable": self.sliceable,
             "isreceptacleobject": self.recobj,
         }.get(pred)
-        if mask is None:
+        if flags is None:
             return []
-        return [(o[i],) for i in range(len(o)) if mask >> i & 1]
+        return [(o[i],) for i in range(len(o)) if flags >> i & 1]
 
     def entities_of_type(self, typ: str) -> frozenset[str]:
         """Entity ids of a PDDL type (``object``, ``receptacle``, ``location``, ``agent``)."""
