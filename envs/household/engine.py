@@ -33,6 +33,7 @@ __all__ = [
     "apply",
     "examine_object",
     "examine_receptacle",
+    "goal_relevant_kinds",
     "intro",
     "inventory",
     "look",
@@ -65,6 +66,14 @@ CHANGES: dict[int, frozenset[str]] = {
     LOOK: frozenset(),
     INVENTORY: frozenset(),
 }
+
+
+def goal_relevant_kinds(world: World) -> frozenset[int]:
+    """The action kinds that can change whether ``world``'s goal holds (the others need no goal check)."""
+    got = world.memo.get("goal_kinds")
+    if got is None:
+        got = world.memo["goal_kinds"] = frozenset(k for k, preds in CHANGES.items() if preds & world.goal.dynamic)
+    return got
 
 
 def _listing(items: Sequence[str]) -> str:

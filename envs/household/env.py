@@ -52,6 +52,14 @@ def resolve_task_types(task_types: Sequence[str | int] | str | int | None) -> tu
     return tuple(t for t in TASK_TYPES if t in out)
 
 
+def _not_admissible(command: str, admissible: Sequence[str]) -> str:
+    """Feedback for a command that is not admissible, with up to three admissible ones of the same verb."""
+    verb = command.split(" ", 1)[0]
+    same = [a for a in admissible if a.split(" ", 1)[0] == verb][:3] if verb else []
+    hint = f" Admissible {verb} commands here include: {', '.join(same)}." if same else ""
+    return f"{command!r} is not an admissible command here, so nothing happened.{hint}"
+
+
 class NativeHouseholdEnv(TextEnv[str]):
     """Shared machinery of the household environments that run on toolgym's native engine.
 
@@ -121,14 +129,13 @@ class NativeHouseholdEnv(TextEnv[str]):
         assert world is not None and self._hs is not None
         act = self._options().get(action.argument)
         if act is None:
-            hint = did_you_mean(action.argument, self._adm)
             return Transition(
                 observation=E.NOTHING_HAPPENS,
                 invalid=True,
-                feedback=f"{action.argument!r} is not an admissible command here, so nothing happened.{hint}",
+                feedback=_not_admissible(action.argument, self._adm),
             )
         self._hs, text = E.apply(world, self._hs, act)
-        if E.CHANGES[act[0]] & world.goal.dynamic:
+        if act[0] in E.goal_relevant_kinds(world):
             self._won = world.won(self._hs)
         if self._won:
             return Transition(
@@ -210,7 +217,7 @@ class NativeHouseholdEnv(TextEnv[str]):
 
 
 class ALFWorldEnv(NativeHouseholdEnv):
-    """ALFWorld's real games on toolgym's native engine (same observations as the official engine, 1000x faster).
+    """ALFWorld's real games on toolgym's native engine (the official engine's observations, thousands of times faster).
 
     ## Description
 
@@ -218,7 +225,8 @@ class ALFWorldEnv(NativeHouseholdEnv):
     an agent must, for example, "put a clean mug in coffeemachine". The games are ALFWorld's own files; the
     engine is toolgym's re-implementation of what ALFWorld's official TextWorld/PDDL engine does, verified
     step by step against it (docs/household.md): replaying the official expert's 11,579 valid_unseen steps
-    gives identical observations on every step and the same ``won`` flag on every game.
+    gives identical observations on every step and the same ``won`` flag on every game. About 60,000 steps
+    per second against the official engine's 10-50.
 
     ## Action Space
 

@@ -25,7 +25,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from toolgym.envs.household.engine import apply as apply_action
-from toolgym.envs.household.env import ALFWorldEnv
+from toolgym.envs.household.env import ALFWorldEnv, _not_admissible
 from toolgym.envs.household.games import game_file
 
 from toolgym.core import DataStatus, Transition
@@ -284,7 +284,8 @@ class ALFWorldOfficialEnv(ALFWorldEnv):
             rec = self.record(self._task_id)
             self.engine.replay(rec.task_id, game_file(rec), self._history)
             self._synced = True
-        admissible = cmd in self._official_adm
+        adm_before = self._official_adm
+        admissible = cmd in adm_before
         reply = self.engine.step(cmd)
         self._history = (*self._history, cmd)
         self._official_adm = reply.admissible
@@ -293,11 +294,7 @@ class ALFWorldOfficialEnv(ALFWorldEnv):
             self._hs = apply_action(world, hs, act)[0]
         self._won = reply.won
         if not admissible:
-            return Transition(
-                observation=reply.feedback,
-                invalid=True,
-                feedback=f"{cmd!r} is not an admissible command here, so nothing happened.",
-            )
+            return Transition(observation=reply.feedback, invalid=True, feedback=_not_admissible(cmd, adm_before))
         if reply.won:
             return Transition(
                 observation=reply.feedback,
