@@ -97,7 +97,7 @@ def test_tabular_q_learning_learns_a_household():
 
 
 @pytest.mark.slow
-def test_stable_baselines3_ppo_and_dqn_run_unchanged():
+def test_stable_baselines3_runs_unchanged_and_ppo_learns_a_household():
     pytest.importorskip("stable_baselines3")
     import torch
     from stable_baselines3 import DQN, PPO
@@ -105,14 +105,28 @@ def test_stable_baselines3_ppo_and_dqn_run_unchanged():
 
     torch.set_num_threads(1)
     check_env(DiscreteActions(household(), max_actions=64, dim=64), warn=True)
-    env = DiscreteActions(household(difficulty=1, num_tasks=4, max_steps=15), max_actions=32, dim=64)
-    for algo, kwargs in ((PPO, {"n_steps": 128, "batch_size": 64, "n_epochs": 2}), (DQN, {"learning_starts": 100})):
-        model = algo("MlpPolicy", env, seed=0, verbose=0, **kwargs)
-        model.learn(600)
-        obs, info = env.reset(seed=1)
-        action, _ = model.predict(obs, deterministic=True)
-        assert env.action_space.contains(int(action))
-        env.step(int(action))
+
+    def make():
+        inner = household(difficulty=1, task_types=["pick_and_place_simple"], num_tasks=1, max_steps=20)
+        return DiscreteActions(inner, max_actions=24, dim=64, out_of_range="wrap")
+
+    def success_rate(model, n=10):
+        env, wins = make(), 0
+        for ep in range(n):
+            obs, info = env.reset(seed=1000 + ep)
+            done = False
+            while not done:
+                obs, _, terminated, truncated, info = env.step(int(model.predict(obs, deterministic=True)[0]))
+                done = terminated or truncated
+            wins += info["success"]
+        return wins / n
+
+    dqn = DQN("MlpPolicy", make(), seed=0, verbose=0, learning_starts=100)
+    dqn.learn(500)
+    ppo = PPO("MlpPolicy", make(), n_steps=512, batch_size=128, n_epochs=8, gamma=0.95, ent_coef=0.01, seed=0)
+    assert success_rate(ppo) < 0.5  # untrained (a random policy wins about 4% of these episodes)
+    ppo.learn(30_000)
+    assert success_rate(ppo) >= 0.8
 
 
 def test_multi_trial_retries_the_same_task_after_failure():
