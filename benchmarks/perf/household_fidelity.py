@@ -14,7 +14,8 @@ Three checks, each printed as a table row and written to ``--out``:
 Usage::
 
     TOOLGYM_DATA_DIR=/path/to/data python benchmarks/perf/household_fidelity.py [--splits valid_unseen valid_seen]
-        [--record valid_seen --games 140 --record-out FILE] [--direct 20] [--out FILE]
+        [--record valid_seen --games 140 --record-out FILE] [--direct 20 [--direct-splits train]
+        [--direct-steps 40] [--expert-share 0.3] [--bad-share 0.15]] [--out FILE]
 """
 
 from __future__ import annotations
@@ -115,14 +116,14 @@ def record(split: str, games: int, out: Path) -> list[dict]:
     return rows
 
 
-def direct(count: int, steps: int = 40) -> dict:
-    """Both engines side by side with a mixed policy on ``count`` games across the splits."""
+def direct(count: int, splits: list[str], steps: int, expert_share: float, bad_share: float) -> dict:
+    """Both engines side by side with a mixed policy on ``count`` games of ``splits``."""
     from toolgym.envs.household.official import OfficialEngine
 
     eng = OfficialEngine(accelerate=True)
     compared = same = 0
     try:
-        pool = [r for split in ("valid_unseen", "valid_seen", "train") for r in load_split(split)]
+        pool = [r for split in splits for r in load_split(split)]
         rng = np.random.default_rng(0)
         for i in rng.choice(len(pool), size=min(count, len(pool)), replace=False):
             rec = pool[int(i)]
@@ -134,10 +135,10 @@ def direct(count: int, steps: int = 40) -> dict:
                 adm = E.admissible(world, state)
                 ok = list(reply.admissible) == adm
                 u = rng.random()
-                if u < 0.3:
+                if u < expert_share:
                     p = plan(world, state)
                     cmd = command(world, p[0]) if p else "look"
-                elif u < 0.85:
+                elif u < 1.0 - bad_share:
                     cmd = adm[int(rng.integers(len(adm)))]
                 else:
                     a, b = names[int(rng.integers(len(names)))], names[int(rng.integers(len(names)))]
@@ -153,7 +154,7 @@ def direct(count: int, steps: int = 40) -> dict:
                     break
     finally:
         eng.close()
-    return {"games": count, "steps": compared, "identical": same}
+    return {"games": count, "splits": splits, "steps": compared, "identical": same}
 
 
 def main() -> None:
@@ -163,6 +164,10 @@ def main() -> None:
     parser.add_argument("--games", type=int, default=5, help="games to record")
     parser.add_argument("--record-out", default="benchmarks/perf/results/expert_trajectories_recorded.jsonl.gz")
     parser.add_argument("--direct", type=int, default=0, help="games to compare side by side with the official engine")
+    parser.add_argument("--direct-splits", nargs="*", default=["valid_unseen", "valid_seen", "train"])
+    parser.add_argument("--direct-steps", type=int, default=40, help="steps per game (fewer when the game is won)")
+    parser.add_argument("--expert-share", type=float, default=0.3, help="share of the planner's commands")
+    parser.add_argument("--bad-share", type=float, default=0.15, help="share of malformed commands")
     parser.add_argument("--out", default="benchmarks/perf/results/household_fidelity.json")
     args = parser.parse_args()
 
@@ -185,7 +190,9 @@ def main() -> None:
         result[f"recorded/{args.record}"] = r = replay(args.record, rows)
         show(f"recorded {args.record}", r)
     if args.direct:
-        result["direct"] = r = direct(args.direct)
+        result["direct"] = r = direct(
+            args.direct, args.direct_splits, args.direct_steps, args.expert_share, args.bad_share
+        )
         print(f"direct comparison: {r['games']} games, {r['identical']}/{r['steps']} steps identical")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

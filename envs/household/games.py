@@ -29,6 +29,8 @@ from toolgym.error import ConfigError, did_you_mean
 
 __all__ = [
     "SPLITS",
+    "data_folder",
+    "describe_missing",
     "TASK_TYPES",
     "GameRecord",
     "game_file",

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from toolgym.envs.household.pddl import Formula
 
@@ -540,8 +540,3 @@ def _solve(
     var = sorted(v for v in _free_vars(f) if v not in env)[0]
     for e in sorted(facts.world.entities_of_type(types.get(var, "object"))):
         yield from _solve(items, {**env, var: e}, types, facts)
-
-
-def describe(goal: GoalChecker) -> dict[str, Any]:
-    """A JSON-ready summary of a compiled goal (for debugging and docs)."""
-    return {"variables": dict(goal.variables), "conjuncts": [list(c) for c in goal.conjuncts]}
