@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from toolgym.envs.household.pddl import GameSpec, read_game
-from toolgym.envs.household.world import World
+from toolgym.envs.household.world import TASK_TYPES, World
 
 from toolgym.data import DATA_DIR_ENV, DataFile, data_dir, fetch, is_available
 from toolgym.error import ConfigError, did_you_mean
@@ -41,16 +41,6 @@ __all__ = [
     "trajectories_file",
     "read_trajectories",
 ]
-
-#: ALFWorld's six task types, in its numbering (``env.task_types`` 1-6).
-TASK_TYPES: tuple[str, ...] = (
-    "pick_and_place_simple",
-    "look_at_obj_in_light",
-    "pick_clean_then_place_in_recep",
-    "pick_heat_then_place_in_recep",
-    "pick_cool_then_place_in_recep",
-    "pick_two_obj_and_place",
-)
 
 _INSTRUCTIONS = (
     "ALFWorld's game files come from the `alfworld-download` archive (json_2.1.1, MIT). toolgym expects "

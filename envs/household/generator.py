@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from toolgym.envs.household.pddl import GameSpec, parse_formula, parse_sexp
-from toolgym.envs.household.world import World
+from toolgym.envs.household.world import TASK_TYPES, World
 
 from toolgym.error import ConfigError
 
@@ -34,15 +34,6 @@ __all__ = [
     "generate",
     "generate_world",
 ]
-
-TASK_TYPES: tuple[str, ...] = (
-    "pick_and_place_simple",
-    "look_at_obj_in_light",
-    "pick_clean_then_place_in_recep",
-    "pick_heat_then_place_in_recep",
-    "pick_cool_then_place_in_recep",
-    "pick_two_obj_and_place",
-)
 
 
 @dataclass(frozen=True)

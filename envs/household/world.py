@@ -20,7 +20,17 @@ from toolgym.envs.household.pddl import GameSpec, entity_ids
 
 from toolgym.error import ConfigError
 
-__all__ = ["HouseState", "World", "demangle"]
+__all__ = ["TASK_TYPES", "HouseState", "World", "demangle"]
+
+#: ALFWorld's six task types, in its numbering (``env.task_types`` 1-6).
+TASK_TYPES: tuple[str, ...] = (
+    "pick_and_place_simple",
+    "look_at_obj_in_light",
+    "pick_clean_then_place_in_recep",
+    "pick_heat_then_place_in_recep",
+    "pick_cool_then_place_in_recep",
+    "pick_two_obj_and_place",
+)
 
 #: Receptacle types where ``clean``, ``heat`` and ``cool`` work (as the ALFRED domain says).
 CLEAN_TYPES = frozenset({"sinktype", "sinkbasintype"})
