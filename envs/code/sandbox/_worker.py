@@ -526,7 +526,7 @@ class Worker:
         if self.uid is None and not self.cfg.get("sweep_any_owner"):
             return 0
         removed = 0
-        active = {s["scratch"] for s in self.sessions.values()}
+        active = {s["scratch"] for s in self.sessions.values()} | set(self.cfg.get("sweep_keep", []))
         for folder in self.cfg.get("sweep_dirs", []):
             try:
                 if stamps is not None and stamps.get(folder) == os.stat(folder).st_mtime_ns:

@@ -213,6 +213,10 @@ class Sandbox:
         """Shared writable folders the worker cleans of the sandbox user's files after each execution."""
         return []
 
+    def _sweep_keep(self) -> list[str]:
+        """Entries of the swept folders that belong to the sandbox itself (never removed)."""
+        return []
+
     def _forget_resources(self) -> None:
         """Drop references to host resources owned by the original process (after a fork of the host)."""
 
@@ -284,6 +288,7 @@ class Sandbox:
                 "sys_path": list(self.extra_paths),
                 "sweep_dirs": self._sweep_dirs() if (uid is not None or self._private_dirs()) else [],
                 "sweep_any_owner": self._private_dirs(),
+                "sweep_keep": self._sweep_keep(),
                 "nproc_base": _count_own_processes() if (uid is None and self.limits.processes) else 0,
             }
             transport = self._spawn(config)

@@ -92,7 +92,20 @@ def bwrap_args(
     """
     features = _bwrap_features(binary)
     args = [binary, *_namespace_args(privileged, features, die_with_parent), *_system_args()]
-    made: set[str] = {"/", "/usr", *_SYSTEM_LINKS}
+    args += ["--proc", "/proc", "--dev", "/dev"]
+    # The scratch tmpfs mounts come before the binds: a bind under /tmp (a checkout or virtual environment
+    # there) must be mounted on top of the tmpfs, or the tmpfs would hide it.
+    sized = "--size" in features
+    args += (["--perms", "1777"] if "--perms" in features else []) + (
+        ["--size", str(int(shm_mb) << 20)] if sized and shm_mb else []
+    )
+    args += ["--tmpfs", "/dev/shm"]
+    mode = "0755" if privileged else "0700"
+    args += (["--perms", mode] if "--perms" in features else []) + (
+        ["--size", str(int(scratch_mb) << 20)] if sized and scratch_mb else []
+    )
+    args += ["--tmpfs", "/tmp"]
+    made: set[str] = {"/", "/usr", "/proc", "/dev", "/dev/shm", "/tmp", *_SYSTEM_LINKS}
     roots = collapse(b for b in binds if not any(b == s or b.startswith(s + "/") for s in ("/usr",)))
     for root in roots:
         parts = root.strip("/").split("/")
@@ -103,17 +116,7 @@ def bwrap_args(
                 made.add(d)
         args += ["--ro-bind", root, root]
         made.add(root)
-    args += ["--proc", "/proc", "--dev", "/dev"]
-    sized = "--size" in features
-    args += (["--perms", "1777"] if "--perms" in features else []) + (
-        ["--size", str(int(shm_mb) << 20)] if sized and shm_mb else []
-    )
-    args += ["--tmpfs", "/dev/shm"]
-    mode = "0755" if privileged else "0700"
-    args += (["--perms", mode] if "--perms" in features else []) + (
-        ["--size", str(int(scratch_mb) << 20)] if sized and scratch_mb else []
-    )
-    args += ["--tmpfs", "/tmp", "--chdir", "/tmp", "--clearenv"]
+    args += ["--chdir", "/tmp", "--clearenv"]
     for key, value in sorted(env.items()):
         args += ["--setenv", key, value]
     return args
@@ -177,6 +180,15 @@ class BwrapSandbox(Sandbox):
 
     def _private_dirs(self) -> bool:
         return True
+
+    def _sweep_keep(self) -> list[str]:
+        # Folders the binds create inside the swept /tmp (a checkout under /tmp, say) are not the code's leftovers.
+        keep = []
+        for root in self.binds():
+            for folder in ("/tmp", "/dev/shm"):
+                if root.startswith(folder + "/"):
+                    keep.append(folder + "/" + root[len(folder) + 1 :].split("/", 1)[0])
+        return sorted(set(keep))
 
     def binds(self) -> list[str]:
         """The host folders made visible (read-only) inside the sandbox."""

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import struct
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 from toolgym.envs.code.sandbox import (
@@ -64,6 +68,25 @@ def test_host_packages_are_importable(sb):
     r = sb.run(code + "print(np.arange(5).sum(), evaluate('6*7'))")
     assert r.ok, r.traceback
     assert r.stdout == "10 42\n"
+
+
+def test_host_folders_under_tmp_stay_visible(backend):
+    """A checkout or virtual environment under /tmp is visible although /tmp is the sandbox's scratch."""
+    folder = tempfile.mkdtemp(prefix="toolgym-bind-", dir="/tmp")
+    os.chmod(folder, 0o755)
+    pkg = Path(folder) / "tg_bind_probe"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("VALUE = 42\n")
+    sandbox = BACKENDS[backend](limits=LIMITS, extra_paths=[folder])
+    try:
+        r = sandbox.run("import tg_bind_probe\nprint(tg_bind_probe.VALUE)")
+        assert r.ok, r.traceback
+        assert r.stdout == "42\n"
+        assert sandbox.run("print(1)").ok  # the sweep between runs leaves the bound folder alone
+    finally:
+        sandbox.close()
+    assert (pkg / "__init__.py").read_text() == "VALUE = 42\n"
+    shutil.rmtree(folder)
 
 
 def test_runs_do_not_share_state(sb):
