@@ -32,7 +32,7 @@ _STOP = frozenset(
 )
 _EXPR = re.compile(r"[-(]*\d[\d.,]*(?:\s*[-+*/×÷^%()]+\s*[(]*\d[\d.,]*[)]*)+")
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
-_CAPS = re.compile(r"(?:[A-Z][\w'.-]*|\d{3,4})(?:\s+(?:of|the|de|and|[A-Z][\w'.-]*|\d{1,4}))*")
+_CAPS = re.compile(r"(?:[A-Z][\w'.-]*|\d{3,4})(?:\s+(?:of|the|de|[A-Z][\w'.-]*|\d{1,4}))*")
 _DEF = re.compile(r"^\s*def\s+(\w+)\s*\(([^)]*)\)", re.MULTILINE)
 _LOW_VALUE = ("look", "inventory", "examine", "help", "think")
 _YES_NO = frozenset("is are was were did does do can could has have had will would should".split())
@@ -52,7 +52,8 @@ def _question(text: str) -> str:
 
 def _key_phrase(question: str) -> str:
     """The longest capitalised phrase of the question that is not its first word, else its first content words."""
-    spans = [m.group(0).strip(" .,'?") for m in _CAPS.finditer(question) if m.start() > 0]
+    rest = question.split(" ", 1)[1] if " " in question else ""  # the first word is capitalised anyway
+    spans = [m.group(0).strip(" .,'?") for m in _CAPS.finditer(rest)]
     spans = [s for s in spans if s.lower() not in _STOP]
     if spans:
         return max(spans, key=len)

@@ -390,8 +390,18 @@ class _Resolver:
                 options = policy_options(entry.name)
             except ConfigError as exc:
                 raise ConfigError(f"{self.where('policies', i, 'name')}: {exc}") from None
+            if "llm" in options:  # building a model policy may import torch: check the option names only
+                unknown = sorted(k for k in entry.config if k not in options)
+                if unknown:
+                    valid = sorted(options)
+                    raise ConfigError(
+                        f"{self.where('policies', i, 'config')}: make_policy({entry.name!r}): expected options among "
+                        f"{valid}, got {unknown}." + did_you_mean(unknown[0], valid)
+                    )
+                out.append((entry, i))
+                continue
             try:
-                make_policy(entry.name, **entry.config)  # checks names and values; loads nothing heavy
+                make_policy(entry.name, **entry.config)  # checks names and values of a policy without a model
             except ConfigError as exc:
                 raise ConfigError(f"{self.where('policies', i, 'config')}: {exc}") from None
             except TypeError as exc:

@@ -68,19 +68,19 @@ class RunDirError(ConfigError):
 def _explain(exc: OSError, path: Path, doing: str) -> str:
     if exc.errno == errno.ENOSPC:
         why = "the disk is full"
-        todo = "free some space, then rerun with --resume: the records written so far are intact"
+        todo = "Free some space, then rerun with --resume: the records written so far are intact"
     elif exc.errno in (errno.EACCES, errno.EPERM):
         why = "permission denied"
-        todo = "choose an output folder you can write to (--out), or fix its permissions"
+        todo = "Choose an output folder you can write to (--out), or fix its permissions"
     elif exc.errno == errno.EROFS:
         why = "the file system is read-only"
-        todo = "choose an output folder on a writable file system (--out)"
+        todo = "Choose an output folder on a writable file system (--out)"
     elif exc.errno == errno.EDQUOT:
         why = "the disk quota is exceeded"
-        todo = "free some space, then rerun with --resume"
+        todo = "Free some space, then rerun with --resume"
     else:
         why = exc.strerror or str(exc)
-        todo = "check the folder, then rerun with --resume"
+        todo = "Check the folder, then rerun with --resume"
     return f"{doing} {path} failed: {why} [errno {exc.errno}]. {todo}."
 
 
@@ -256,7 +256,7 @@ class ResultStore:
         meta_path = path / META
         fresh = not meta_path.exists()
         if fresh:
-            leftovers = [p.name for p in path.iterdir() if p.name != LOCK]
+            leftovers = [p.name for p in path.iterdir() if not p.name.startswith(".")]  # ours: .lock, .*.tmp
             if leftovers:
                 raise RunDirError(
                     f"{path}: expected an empty or new folder for a run, got a folder with other files "

@@ -224,7 +224,7 @@ class Suite(_Model):
         Traceback (most recent call last):
         ...
         toolgym.error.ConfigError: suite 't' has 2 problems:
-          <suite>: envs: expected at least 1 item, got [].
+          <suite>: envs: expected at least 1 item(s), got [].
           <suite>: policies[0].nam: unknown key; expected one of [...]. Did you mean: name?
     """
 
@@ -370,13 +370,15 @@ def _describe_errors(exc: ValidationError, data: Mapping[str, Any], lines: LineM
             msg = "missing; this key is required."
         elif kind in ("value_error", "assertion_error"):
             msg = str(err["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ") + "."
+        elif kind == "too_short":
+            msg = f"expected at least {err.get('ctx', {}).get('min_length', 1)} item(s), got {err.get('input')!r}."
         else:
             what = str(err["msg"])
-            what = (
-                what[len("Input should be ") :] if what.startswith("Input should be ") else what[0].lower() + what[1:]
-            )
-            got = err.get("input")
-            msg = f"expected {what}, got {got!r}."
+            if what.startswith("Input should be "):
+                what = what[len("Input should be ") :].split(", unable to")[0]
+            else:
+                what = what[0].lower() + what[1:]
+            msg = f"expected {what}, got {err.get('input')!r}."
         problems.append(f"{lines.where(loc)}: {dotted(loc)}: {msg}")
     name = data.get("name", "?") if isinstance(data, Mapping) else "?"
     if len(problems) == 1:

@@ -13,11 +13,12 @@ For users who track experiments there:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import time
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -117,7 +118,9 @@ def log_mlflow(
 
     Args:
         root: The run folder.
-        tracking_uri: An MLflow tracking URI or a local folder (default ``root/mlruns``).
+        tracking_uri: An MLflow tracking URI (``sqlite:///...``, ``http://...``) or a local folder, used as an
+            MLflow file store (default ``root/mlruns``; MLflow 3 keeps file stores in maintenance mode and needs
+            ``MLFLOW_ALLOW_FILE_STORE``, which is set for the duration of the call).
         experiment: The experiment name.
 
     Returns:
@@ -126,10 +129,27 @@ def log_mlflow(
     require("mlflow", "tracking", "MLflow logging")
     from mlflow.tracking import MlflowClient
 
+    uri = _uri(tracking_uri if tracking_uri is not None else Path(root) / "mlruns")
+    with _file_store_allowed(uri):
+        return _log_mlflow(MlflowClient(tracking_uri=uri), root, experiment)
+
+
+@contextlib.contextmanager
+def _file_store_allowed(uri: str) -> Iterator[None]:
+    """MLflow 3 refuses ``file:`` stores unless ``MLFLOW_ALLOW_FILE_STORE`` is set; we asked for one on purpose."""
+    if not uri.startswith("file:") or "MLFLOW_ALLOW_FILE_STORE" in os.environ:
+        yield
+        return
+    os.environ["MLFLOW_ALLOW_FILE_STORE"] = "true"
+    try:
+        yield
+    finally:
+        os.environ.pop("MLFLOW_ALLOW_FILE_STORE", None)
+
+
+def _log_mlflow(client: Any, root: str | os.PathLike[str], experiment: str) -> str:
     meta = read_meta(root)
     records = read_records(root)
-    uri = _uri(tracking_uri if tracking_uri is not None else Path(root) / "mlruns")
-    client = MlflowClient(tracking_uri=uri)
     exp = client.get_experiment_by_name(experiment)
     exp_id = exp.experiment_id if exp is not None else client.create_experiment(experiment)
     prov = meta.get("provenance", {})

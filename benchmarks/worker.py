@@ -84,6 +84,10 @@ def _policy(name: str, config_json: str) -> Any:
     return make_policy(name, **json.loads(config_json))
 
 
+class _SinkFailure(Exception):
+    """Carries an exception of ``emit`` through the rollout engine (it must end the run, not the episode)."""
+
+
 def _describe(exc: BaseException) -> str:
     msg = " ".join(str(exc).split())
     return f"{type(exc).__name__}: {msg[:500]}" if msg else type(exc).__name__
@@ -110,7 +114,10 @@ def run_chunk(chunk: Chunk, emit: Callable[[Payload], None]) -> int:
             logger.warning("unexpected episode with reset seed %s in chunk %d", episode.result.seed, chunk.id)
             return
         sent.add(ref.index)
-        emit((chunk.id, build_record(cell, ref, episode, **common), trajectory_row(episode)))
+        try:
+            emit((chunk.id, build_record(cell, ref, episode, **common), trajectory_row(episode)))
+        except BaseException as exc:  # the sink failed (disk full...): stop the chunk, not just this episode
+            raise _SinkFailure() from exc
 
     start = time.perf_counter()
     try:
@@ -127,6 +134,8 @@ def run_chunk(chunk: Chunk, emit: Callable[[Payload], None]) -> int:
             on_episode=on_episode,
         )
         failure = None
+    except _SinkFailure as exc:
+        raise exc.__cause__ from None  # type: ignore[misc]
     except Exception as exc:  # the env or policy could not be built: record it on the remaining episodes
         logger.warning("chunk %d (%s x %s) failed: %s", chunk.id, cell.env, cell.policy, _describe(exc))
         failure = _describe(exc)
