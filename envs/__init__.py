@@ -12,3 +12,16 @@ register(
     id="toolgym/ToolChoice-Arithmetic-v0",
     entry_point="toolgym.envs.arithmetic:ArithmeticEnv",
 )
+
+register(
+    id="toolgym/HotpotQA-v0",
+    entry_point="toolgym.envs.search.env:HotpotQAEnv",
+)
+register(
+    id="toolgym/HotpotQA-Fullwiki-v0",
+    entry_point="toolgym.envs.search.env:HotpotQAFullwikiEnv",
+)
+register(
+    id="toolgym/MultiHop-v0",
+    entry_point="toolgym.envs.search.env:MultiHopEnv",
+)
