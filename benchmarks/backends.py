@@ -44,12 +44,15 @@ class InProcessBackend:
         self.threads = threads
 
     def run(self, chunks: Iterator[Chunk], sink: Sink, should_stop: StopFn) -> None:
-        """Run every chunk until ``should_stop()``."""
-        limit_threads(self.threads)
-        for chunk in chunks:
-            if should_stop():
-                return
-            run_chunk(chunk, sink)
+        """Run every chunk until ``should_stop()`` (math threads capped meanwhile, restored after)."""
+        restore = limit_threads(self.threads)
+        try:
+            for chunk in chunks:
+                if should_stop():
+                    return
+                run_chunk(chunk, sink)
+        finally:
+            restore()
 
 
 # Set in each pool worker by its initializer: the queue that carries payloads back to the runner.

@@ -9,11 +9,13 @@ A run folder holds::
     results.parquet     an export of results.jsonl (written at the end, or by `toolgym report`)
     .lock               held (flock) by the process writing to the folder
 
-Appends are single ``write`` calls on a file opened with ``O_APPEND``, followed by ``fsync``; a write that
-fails part-way (disk full) is rolled back by truncating the file to its previous size, so the file never
-holds a half record because of an error. A process killed during a write can still leave a torn last line:
-:meth:`ResultStore.open` drops it (and any trajectory without a result record) before resuming. The result
-record is written after its trajectory, so it marks the episode done.
+Appends are single ``write`` calls on a file opened with ``O_APPEND``; a write that fails part-way (disk
+full) is rolled back by truncating the file to its previous size, so the file never holds a half record
+because of an error. The result record is written after its trajectory, so it marks the episode done. The
+files are ``fsync``-ed every :attr:`ResultStore.sync_interval_s` seconds and at the end (a killed process
+loses nothing the OS has; ``fsync`` guards against power loss). A process killed during a write can still
+leave a torn last line, and a power loss can cut the two files at different places: :meth:`ResultStore.open`
+drops torn lines and keeps only episodes with both their result and their trajectory before resuming.
 """
 
 from __future__ import annotations
@@ -211,12 +213,16 @@ class ResultStore:
         done: Keys of the episodes recorded.
     """
 
+    #: Seconds between two ``fsync`` of the results files (see :meth:`sync`).
+    sync_interval_s: float = 0.5
+
     def __init__(self, root: Path, meta: dict[str, Any], done: set[str], lock_fd: int) -> None:
         """Use :meth:`open`."""
         self.root = root
         self.meta = meta
         self.done = done
         self._lock_fd: int | None = lock_fd
+        self._synced = time.monotonic()
 
     # ------------------------------------------------------------------------------------------ opening
     @classmethod
@@ -323,9 +329,12 @@ class ResultStore:
             keep.setdefault(r["key"], r)
         if retry_errors:
             keep = {k: r for k, r in keep.items() if not r.get("error")}
+        trajectories, _ = read_jsonl_tolerant(self.root / TRAJECTORIES, repair=True)
+        # After a power loss the two files may have lost different tails: keep only complete pairs.
+        with_trajectory = {t.get("key") for t in trajectories}
+        keep = {k: r for k, r in keep.items() if k in with_trajectory}
         if len(keep) != len(records):
             self._rewrite(RESULTS, list(keep.values()))
-        trajectories, _ = read_jsonl_tolerant(self.root / TRAJECTORIES, repair=True)
         seen: set[str] = set()
         kept_traj = []
         for t in trajectories:
@@ -353,10 +362,38 @@ class ResultStore:
         key = str(record["key"])
         if key in self.done:
             return False
-        append_line(self.root / TRAJECTORIES, json.dumps({"key": key, **trajectory}, ensure_ascii=False))
-        append_line(self.root / RESULTS, json.dumps(dict(record), ensure_ascii=False, sort_keys=True))
+        append_line(self.root / TRAJECTORIES, json.dumps({"key": key, **trajectory}, ensure_ascii=False), fsync=False)
+        append_line(self.root / RESULTS, json.dumps(dict(record), ensure_ascii=False, sort_keys=True), fsync=False)
         self.done.add(key)
+        if time.monotonic() - self._synced >= self.sync_interval_s:
+            self.sync()
         return True
+
+    def sync(self) -> None:
+        """Force the results files to disk (``fsync``).
+
+        Appends reach the operating system at once, so a killed process loses nothing; ``fsync`` guards
+        against a machine crash or power loss, after which :meth:`open` drops any record whose pair (result
+        and trajectory) did not survive, and ``--resume`` runs it again.
+
+        Raises:
+            StoreError: The disk refused the data (full, I/O error).
+        """
+        for name in (TRAJECTORIES, RESULTS):
+            path = self.root / name
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise StoreError(_explain(exc, path, "opening")) from exc
+            try:
+                os.fsync(fd)
+            except OSError as exc:
+                raise StoreError(_explain(exc, path, "flushing")) from exc
+            finally:
+                os.close(fd)
+        self._synced = time.monotonic()
 
     def set_status(self, status: str, **extra: Any) -> None:
         """Update ``run.json``'s status (``running``, ``complete``, ``stopped``...)."""
@@ -372,8 +409,10 @@ class ResultStore:
         yield from read_jsonl_tolerant(self.root / TRAJECTORIES)[0]
 
     def close(self) -> None:
-        """Release the folder's lock."""
+        """Flush the results to disk and release the folder's lock."""
         if self._lock_fd is not None:
+            with contextlib.suppress(StoreError):
+                self.sync()
             with contextlib.suppress(OSError):
                 fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
             os.close(self._lock_fd)

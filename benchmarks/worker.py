@@ -51,13 +51,33 @@ class Chunk:
     provenance: Mapping[str, Any]
 
 
-def limit_threads(n: int = 1) -> None:
-    """Cap the math libraries' threads of this process (workers share the CPU cores)."""
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+_THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def limit_threads(n: int = 1) -> Callable[[], None]:
+    """Cap the math libraries' threads of this process (workers share the CPU cores).
+
+    Environment variables already set are kept (the user's choice wins); torch, when imported, is set to ``n``.
+
+    Returns:
+        A function that undoes the change (for callers that run in the user's own process).
+    """
+    added = [v for v in (*_THREAD_VARS, "TOKENIZERS_PARALLELISM") if v not in os.environ]
+    for var in _THREAD_VARS:
         os.environ.setdefault(var, str(n))
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    if "torch" in sys.modules:
-        sys.modules["torch"].set_num_threads(n)
+    torch = sys.modules.get("torch")
+    before = torch.get_num_threads() if torch is not None else None
+    if torch is not None:
+        torch.set_num_threads(n)
+
+    def restore() -> None:
+        for var in added:
+            os.environ.pop(var, None)
+        if torch is not None and before is not None:
+            torch.set_num_threads(before)
+
+    return restore
 
 
 def _watch_parent(parent: int) -> None:

@@ -73,6 +73,20 @@ def test_resume_drops_torn_lines_and_orphan_trajectories(tmp_path):
     assert sorted(keys) == sorted(r["key"] for r in read_records(part)) and len(set(keys)) == len(keys)
 
 
+def test_resume_after_a_power_loss_keeps_only_complete_pairs(tmp_path):
+    """The two files lost different tails (no fsync reached the disk): results without trajectories rerun."""
+    full, part = tmp_path / "full", tmp_path / "part"
+    run_suite(mini_suite(), full, workers=1)
+    run_suite(mini_suite(), part, workers=1)
+    results = (part / RESULTS).read_text().splitlines(keepends=True)
+    trajectories = (part / TRAJECTORIES).read_text().splitlines(keepends=True)
+    (part / RESULTS).write_text("".join(results[:12]))
+    (part / TRAJECTORIES).write_text("".join(trajectories[:9]))
+    r = run_suite(mini_suite(), part, workers=1, resume=True)
+    assert (r.resumed_from, r.ran) == (9, 9)
+    assert comparable(read_records(part)) == comparable(read_records(full))
+
+
 def test_folder_of_another_suite_is_refused(tmp_path):
     run_suite(mini_suite(), tmp_path / "run", workers=1)
     before = (tmp_path / "run" / RESULTS).read_bytes()
