@@ -177,7 +177,7 @@ class RayBackend:
 
     def run(self, chunks: Iterator[Chunk], sink: Sink, should_stop: StopFn) -> None:
         """Run the chunks as Ray tasks, at most ``2 * workers`` in flight."""
-        ray = require("ray", "ray", "The ray backend")
+        ray: Any = require("ray", "ray", "The ray backend")
         started = False
         if not ray.is_initialized():
             env_vars = {

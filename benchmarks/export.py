@@ -48,7 +48,7 @@ def flatten(record: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _table(records: Sequence[Mapping[str, Any]]) -> Any:
-    pa = require("pyarrow", "parquet", "Parquet export")
+    pa: Any = require("pyarrow", "parquet", "Parquet export")
     rows = [flatten(r) for r in records]
     columns: list[str] = list(dict.fromkeys(k for r in rows for k in r))
     arrays = []
@@ -76,7 +76,7 @@ def export_parquet(root: str | os.PathLike[str], path: str | os.PathLike[str] | 
     Returns:
         The file written.
     """
-    pq = require("pyarrow.parquet", "parquet", "Parquet export")
+    pq: Any = require("pyarrow.parquet", "parquet", "Parquet export")
     target = Path(path) if path is not None else Path(root) / PARQUET
     table = _table(read_records(root))
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")

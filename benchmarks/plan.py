@@ -10,10 +10,12 @@ Every episode has a stable key (``env|policy|seed|index``); the results store us
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import hashlib
 import inspect
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -182,7 +184,7 @@ class Plan:
             suite=d["suite"],
             suite_hash=d["suite_hash"],
             cells=tuple(Cell.from_dict(c) for c in d["cells"]),
-            skipped=tuple(tuple(s) for s in d.get("skipped", ())),  # type: ignore[misc]
+            skipped=tuple((str(s[0]), str(s[1])) for s in d.get("skipped", ())),
             time_budget_s=d.get("time_budget_s"),
             chunk_size=int(d.get("chunk_size", 4)),
         )
@@ -199,12 +201,12 @@ def env_options(env_id: str) -> dict[str, Any] | None:
         >>> "difficulty" in opts and "cost_weight" in opts
         True
     """
-    cls = env_class(env_id)
+    cls: Any = env_class(env_id)
     out: dict[str, Any] = {}
     classes = cls.__mro__ if isinstance(cls, type) else (cls,)
     for klass in classes:
-        init = klass.__init__ if isinstance(klass, type) else klass
-        if isinstance(klass, type) and "__init__" not in vars(klass):
+        init: Any = vars(klass).get("__init__") if isinstance(klass, type) else klass
+        if init is None:  # inherits its __init__: look further up
             continue
         if klass is object or (isinstance(klass, type) and klass.__module__.startswith("gymnasium")):
             return out
@@ -235,6 +237,24 @@ def _data_status(env_id: str, kwargs: Mapping[str, Any]) -> DataStatus:
         return status_fn(**merged)
     except TypeError:
         return status_fn(**gym.spec(env_id).kwargs)
+
+
+def _close_ids(env_id: str, registered: Sequence[str]) -> str:
+    """``did_you_mean`` on the names without the shared ``namespace/`` prefix and ``-vN`` suffix.
+
+    Example:
+        >>> _close_ids("toolgym/MultiHopp-v0", ["toolgym/MultiHop-v0", "toolgym/HotpotQA-v0"])
+        ' Did you mean: toolgym/MultiHop-v0?'
+    """
+
+    def core(i: str) -> str:
+        return re.sub(r"-v\d+$", "", i.split("/", 1)[-1])
+
+    by_core: dict[str, str] = {}
+    for i in registered:
+        by_core.setdefault(core(i), i)
+    close = difflib.get_close_matches(core(env_id), list(by_core), n=3, cutoff=0.6)
+    return f" Did you mean: {', '.join(by_core[c] for c in close)}?" if close else ""
 
 
 def _family(env_id: str) -> str:
@@ -323,7 +343,7 @@ class _Resolver:
                 return
             raise ConfigError(
                 f"{self.where('envs', i, 'id')}: expected a registered env id, got {entry.id!r}."
-                + did_you_mean(entry.id, self.registered)
+                + _close_ids(entry.id, self.registered)
                 + " List them with `toolgym envs`."
             )
         self._add(chosen, entry.id, entry, i, pattern=False)
@@ -363,7 +383,8 @@ class _Resolver:
                 f"{self.where('envs', choice.index)}: building {choice.env_id} to list its tasks failed: {exc}"
             ) from exc
         try:
-            ids = [str(t) for t in env.unwrapped.task_ids()]
+            base: Any = env.unwrapped
+            ids = [str(t) for t in base.task_ids()]
         except NotImplementedError as exc:
             raise ConfigError(
                 f"{self.where('envs', choice.index, 'tasks')}: {choice.env_id} does not list its tasks; "

@@ -54,7 +54,9 @@ def success_per_env(rows: Sequence[Row]) -> bytes:
     width = 0.8 / max(1, len(policies))
     fig, ax = plt.subplots(figsize=(max(6.0, 1.2 * len(envs) * max(1, len(policies)) ** 0.5 + 2), 4.2))
     for j, policy in enumerate(policies):
-        xs, ys, errs = [], [], [[], []]
+        xs: list[float] = []
+        ys: list[float] = []
+        errs: list[list[float]] = [[], []]
         for i, env in enumerate(envs):
             r = cell.get((env, policy))
             if r is None:

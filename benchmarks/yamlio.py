@@ -58,11 +58,11 @@ def _walk(node: yaml.Node, path: Path_, out: dict[Path_, int]) -> None:
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
             key = key_node.value
-            out[(*path, key)] = key_node.start_mark.line + 1
-            _walk(value_node, (*path, key), out)
+            out[path + (key,)] = key_node.start_mark.line + 1
+            _walk(value_node, path + (key,), out)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            _walk(item, (*path, i), out)
+            _walk(item, path + (i,), out)
 
 
 def load_yaml(text: str, *, source: str = "<string>") -> tuple[Any, LineMap]:
