@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 
 import toolgym
 from toolgym.core import TextEnv
@@ -53,7 +54,7 @@ def _save_images(obs: Any, folder: Path, step: int) -> list[Path]:
     paths = []
     items = obs.items() if isinstance(obs, dict) else []
     for key, value in items:
-        if isinstance(value, np.ndarray) and value.ndim == 3 and value.dtype == np.uint8:
+        if isinstance(value, np.ndarray) and value.ndim == 3 and value.dtype == np.uint8 and value.any():
             path = folder / f"step{step:03d}_{key}.png"
             Image.fromarray(value).save(path)
             paths.append(path)
@@ -74,7 +75,8 @@ def _show_observation(console: Console, env: gym.Env, obs: Any, step: int, image
             text += f"\n[rendered view saved to {path}]"
     else:
         text = str(obs)
-    console.print(Panel(text, title=f"observation (step {step})", expand=False))
+    # Text, not markup: observations hold brackets ("find[...]", "[image saved to ...]"); wrap long lines.
+    console.print(Panel(Text(text), title=f"observation (step {step})", expand=False), soft_wrap=False)
 
 
 @app.command("play")
@@ -112,7 +114,7 @@ def play_command(
                     return
                 if action.strip() == ":hint":
                     hint = base.expert_action() if isinstance(base, TextEnv) else "(no expert)"
-                    console.print(f"[cyan]expert: {hint}[/cyan]")
+                    console.print(Text(f"expert: {hint}", style="cyan"))
                     continue
                 obs, reward, terminated, truncated, info = env.step(action)
                 _show_observation(console, env, obs, info["step"], image_dir)

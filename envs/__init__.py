@@ -25,3 +25,31 @@ register(
     id="toolgym/MultiHop-v0",
     entry_point="toolgym.envs.search.env:MultiHopEnv",
 )
+
+register(
+    id="toolgym/ShapesVQA-v0",
+    entry_point="toolgym.envs.vqa.env:ShapesVQAEnv",
+)
+
+register(
+    id="toolgym/ShapesVQA-Hard-v0",
+    entry_point="toolgym.envs.vqa.env:ShapesVQAEnv",
+    kwargs={"difficulty": "hard"},
+)
+
+register(
+    id="toolgym/EasyVQA-v0",
+    entry_point="toolgym.envs.vqa.env:EasyVQAEnv",
+)
+
+register(
+    id="toolgym/ShapesVQA-Program-v0",
+    entry_point="toolgym.envs.vqa.env:ShapesVQAEnv",
+    kwargs={"mode": "program"},
+)
+
+register(
+    id="toolgym/EasyVQA-Program-v0",
+    entry_point="toolgym.envs.vqa.env:EasyVQAEnv",
+    kwargs={"mode": "program"},
+)

@@ -14,7 +14,7 @@ the action grammars (:mod:`toolgym.parsing`), the tool-cost model (:mod:`toolgym
 (:mod:`toolgym.records`), data files (:mod:`toolgym.data`) and errors (:mod:`toolgym.error`).
 """
 
-from toolgym import envs as envs  # noqa: F401  (registers the environments)
+import toolgym.envs  # noqa: F401  (registers the environments)
 from toolgym.core import INFO_KEYS, DataStatus, EnvState, TextEnv, Transition
 from toolgym.costs import CostModel, ToolCall, ToolCost
 from toolgym.parsing import (

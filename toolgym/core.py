@@ -410,7 +410,7 @@ class TextEnv(gym.Env[ObsT, str], Generic[ObsT]):
         self._pending_calls = []
         return self._observe(self._last_text), float(reward), terminated, truncated, info
 
-    def render(self) -> str | None:  # type: ignore[override]
+    def render(self) -> str | None:
         """``"ansi"``: the last action, observation and reward as text."""
         if self.render_mode != "ansi":
             return None

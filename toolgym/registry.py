@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from typing import Any
 
 import gymnasium as gym
 
@@ -18,10 +19,9 @@ def toolgym_ids() -> list[str]:
 
 def env_class(env_id: str) -> type:
     """The class behind a registered id, imported but not constructed."""
-    creator = gym.spec(env_id).entry_point
-    if isinstance(creator, str):
-        creator = gym.envs.registration.load_env_creator(creator)
-    return creator  # type: ignore[return-value]
+    entry = gym.spec(env_id).entry_point
+    creator: Any = gym.envs.registration.load_env_creator(entry) if isinstance(entry, str) else entry
+    return creator
 
 
 class EnvDescription(tuple):

@@ -1,0 +1,1111 @@
+"""The sandbox worker: the process that runs *inside* every sandbox backend.
+
+This file is not imported by the host: its source is passed to the sandbox's interpreter as
+``python -c <source> <config-json>``, so it uses the standard library only and runs on Python >= 3.8.
+
+Process structure inside a sandbox::
+
+    worker W (trusted; child subreaper; not dumpable; never runs submitted code)
+     |- one-shot child C         forked per ``run``: drops privileges, applies rlimits, runs the code, exits
+     `- session holder H         forked per session: drops privileges, holds the session's globals
+         `- execution child C    forked per ``run`` in the session: runs the code on a copy of the state;
+             `- new holder H'    when the code completed (with or without an exception), C forks H' which
+                                 takes over the session and H exits; when C crashed or was killed, H stays
+                                 and the session keeps its state from before the execution.
+
+The worker talks to the host over its stdin/stdout with length-prefixed JSON messages (one request, one
+reply). Each execution's stdout, stderr and result travel over fresh pipes that the worker reads with size
+caps and a wall-clock deadline; on timeout the worker kills the child's process group and then every
+process below it that is not a session holder (orphans are re-parented to the worker because it is a
+child subreaper), so no execution leaves a process behind.
+"""
+
+import ast
+import builtins
+import json
+import linecache
+import os
+import resource
+import select
+import shutil
+import signal
+import socket
+import struct
+import sys
+import time
+import traceback
+
+_HDR = struct.Struct(">I")
+_MAX_EVENT_BYTES = 1 << 16
+_PR_SET_PDEATHSIG = 1
+_PR_SET_DUMPABLE = 4
+_PR_SET_CHILD_SUBREAPER = 36
+_PR_SET_NO_NEW_PRIVS = 38
+_GRACE_S = 0.1
+_KILL_WAIT_S = 2.0
+_EXIT_CHILD_FAILED = 70
+
+
+def _prctl(option, arg):
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(option, arg, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _read_exact(fd, n):
+    chunks = []
+    while n > 0:
+        try:
+            b = os.read(fd, min(n, 1 << 20))
+        except InterruptedError:
+            continue
+        if not b:
+            return None
+        chunks.append(b)
+        n -= len(b)
+    return b"".join(chunks)
+
+
+def _write_all(fd, data):
+    view = memoryview(data)
+    while view:
+        try:
+            n = os.write(fd, view)
+        except InterruptedError:
+            continue
+        view = view[n:]
+
+
+def _frame(obj):
+    body = json.dumps(obj, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+    return _HDR.pack(len(body)) + body
+
+
+def _clean_text(s):
+    """A str that encodes to UTF-8 (lone surrogates from user strings are escaped)."""
+    return s.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _close_fds_except(keep):
+    keep = sorted({fd for fd in keep if fd is not None and fd >= 0} | {0, 1, 2})
+    lo = 0
+    for fd in keep:
+        if fd > lo:
+            os.closerange(lo, fd)
+        lo = fd + 1
+    os.closerange(lo, 1 << 16)
+
+
+def _thread_count():
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        import threading
+
+        return threading.active_count()
+
+
+def _children(pid):
+    """Direct children of ``pid`` (every thread), from /proc; [] when the process is gone."""
+    out = []
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children") as fh:
+                out.extend(int(x) for x in fh.read().split())
+        except (OSError, ValueError):
+            pass
+    return out
+
+
+def _children_by_scan(pid):
+    out = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as fh:
+                stat = fh.read()
+            ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
+        except (OSError, ValueError):
+            continue
+        if ppid == pid:
+            out.append(int(name))
+    return out
+
+
+def _recv_request(sock):
+    """Receive one framed request and the file descriptors sent with it; (None, []) at end of stream."""
+    try:
+        head, fds, _flags, _addr = socket.recv_fds(sock, _HDR.size, 3)
+        while head and len(head) < _HDR.size:
+            more = sock.recv(_HDR.size - len(head))
+            if not more:
+                break
+            head += more
+        if len(head) < _HDR.size:
+            raise OSError("end of stream")
+        n = _HDR.unpack(head)[0]
+        body = bytearray()
+        while len(body) < n:
+            more = sock.recv(min(n - len(body), 1 << 20))
+            if not more:
+                raise OSError("end of stream")
+            body += more
+        return json.loads(bytes(body).decode("utf-8")), list(fds)
+    except (OSError, ValueError, AttributeError):
+        return None, []
+
+
+def _expose(groups, staging_root):
+    """Make folders under private parents (e.g. an interpreter under /root, mode 0700) reachable.
+
+    In a private mount namespace of the worker (so the host is unaffected), each private parent is
+    covered by a small tmpfs (mode 0755) into which only the listed folders are bound back: the code then
+    reaches the interpreter but nothing else of that parent. ``groups`` maps a parent to its folders.
+    Needs root; returns the list of parents handled.
+    """
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    clone_newns, ms_bind, ms_rec, ms_private, mnt_detach = 0x00020000, 4096, 16384, 1 << 18, 2
+
+    def check(rc, what):
+        if rc != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"{what}: {os.strerror(err)}")
+
+    check(libc.unshare(clone_newns), "unshare(CLONE_NEWNS)")
+    check(libc.mount(b"none", b"/", None, ms_rec | ms_private, None), "making / private")
+    done = []
+    for parent, roots in sorted(groups.items()):
+        staged = []
+        for i, root in enumerate(roots):
+            tmp = os.path.join(staging_root, f".expose-{i}")
+            os.makedirs(tmp, exist_ok=True)
+            check(libc.mount(root.encode(), tmp.encode(), None, ms_bind | ms_rec, None), "binding " + root)
+            staged.append((tmp, root))
+        check(libc.mount(b"tmpfs", parent.encode(), b"tmpfs", 0, b"mode=0755,size=1m"), "tmpfs on " + parent)
+        for tmp, root in staged:
+            os.makedirs(root, exist_ok=True)
+            check(libc.mount(tmp.encode(), root.encode(), None, ms_bind | ms_rec, None), "re-binding " + root)
+            libc.umount2(tmp.encode(), mnt_detach)
+            os.rmdir(tmp)
+        done.append(parent)
+    return done
+
+
+class Channel:
+    """Length-prefixed JSON messages over two file descriptors."""
+
+    def __init__(self, rfd, wfd):
+        self.rfd, self.wfd = rfd, wfd
+
+    def recv(self):
+        head = _read_exact(self.rfd, _HDR.size)
+        if head is None:
+            return None
+        body = _read_exact(self.rfd, _HDR.unpack(head)[0])
+        return None if body is None else json.loads(body.decode("utf-8"))
+
+    def send(self, obj):
+        _write_all(self.wfd, _frame(obj))
+
+
+def _send_event(sock, obj):
+    try:
+        sock.sendall(_frame(obj))
+        return True
+    except OSError:
+        return False
+
+
+class _EventReader:
+    """Reads length-prefixed events from a session socket without blocking past a deadline."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.buf = b""
+        self.eof = False
+
+    def feed(self):
+        try:
+            data = self.sock.recv(1 << 16)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self.eof = True
+        self.buf += data
+
+    def pop(self):
+        if len(self.buf) < _HDR.size:
+            return None
+        n = _HDR.unpack(self.buf[: _HDR.size])[0]
+        if n > _MAX_EVENT_BYTES:
+            self.eof = True  # a garbled or hostile stream: treat the session as lost
+            self.buf = b""
+            return None
+        if len(self.buf) < _HDR.size + n:
+            return None
+        body, self.buf = self.buf[_HDR.size : _HDR.size + n], self.buf[_HDR.size + n :]
+        try:
+            return json.loads(body.decode("utf-8"))
+        except ValueError:
+            self.eof = True
+            return None
+
+
+def _safe_repr(value, limit):
+    try:
+        text = repr(value)
+    except BaseException as exc:  # a hostile __repr__
+        text = f"<repr() failed: {type(exc).__name__}>"
+    if len(text) > limit:
+        text = text[:limit] + f"... [{len(text) - limit} more characters]"
+    return _clean_text(text)
+
+
+def _safe_str(exc):
+    try:
+        return _clean_text(str(exc))
+    except BaseException:
+        return "<str() failed>"
+
+
+def _format_exception(exc, limit):
+    try:
+        tb = exc.__traceback__
+        here = _format_exception.__code__.co_filename
+        while tb is not None and tb.tb_frame.f_code.co_filename == here:
+            tb = tb.tb_next
+        text = "".join(traceback.format_exception(type(exc), exc, tb))
+    except BaseException:
+        text = f"{type(exc).__name__}: {_safe_str(exc)}\n"
+    if len(text) > limit:
+        lines = text.splitlines(True)
+        head = lines[0] if lines and lines[0].startswith("Traceback") else ""
+        tail = text[-(limit - len(head) - 60) :]
+        text = head + f"  ... [traceback cut: {len(text) - len(head) - len(tail)} characters]\n" + tail
+    return _clean_text(text)
+
+
+def _exception_name(exc):
+    t = type(exc)
+    mod = getattr(t, "__module__", "builtins")
+    return t.__qualname__ if mod in ("builtins", "__main__", None) else f"{mod}.{t.__qualname__}"
+
+
+def _execute(code, ns, filename, limits):
+    """Run ``code`` in ``ns``; return the result fields (never raises)."""
+    res = {"exception": None, "message": "", "traceback": "", "value": None, "errno": None, "exit_code": None}
+    t0 = time.perf_counter()
+    try:
+        linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
+        tree = compile(code, filename, "exec", ast.PyCF_ONLY_AST)
+        last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+        exec(compile(tree, filename, "exec"), ns)
+        if last is not None:
+            value = eval(compile(ast.Expression(last.value), filename, "eval"), ns)
+            if value is not None:
+                ns["_"] = value
+                res["value"] = _safe_repr(value, limits["max_value_chars"])
+    except BaseException as exc:
+        try:
+            res["exception"] = _exception_name(exc)
+            res["message"] = _safe_str(exc)[: limits["max_value_chars"]]
+            if isinstance(exc, OSError):
+                res["errno"] = exc.errno
+            if isinstance(exc, SystemExit):
+                code_ = exc.code
+                res["exit_code"] = 0 if code_ is None else (code_ if isinstance(code_, int) else 1)
+            res["traceback"] = _format_exception(exc, limits["max_traceback_chars"])
+        except BaseException:
+            res["exception"] = res["exception"] or "BaseException"
+            res["traceback"] = "{} (the traceback could not be formatted)\n".format(res["exception"])
+    res["exec_s"] = time.perf_counter() - t0
+    try:
+        ru = resource.getrusage(resource.RUSAGE_SELF)
+        res["cpu_s"] = ru.ru_utime + ru.ru_stime
+    except OSError:
+        res["cpu_s"] = 0.0
+    return res
+
+
+class Worker:
+    """The request loop of the worker process (see the module docstring)."""
+
+    def __init__(self, cfg, chan):
+        self.cfg = cfg
+        self.chan = chan
+        self.limits = cfg["limits"]
+        self.is_root = os.geteuid() == 0
+        self.uid = cfg.get("uid") if self.is_root else None
+        self.gid = cfg.get("gid") if self.is_root else None
+        self.scratch_root = cfg["scratch_root"]
+        self.sessions = {}
+        self.counter = 0
+        self.devnull = os.open(os.devnull, os.O_RDWR)
+        self.child_env = dict(os.environ)
+        self.children_of = _children if os.path.exists(f"/proc/self/task/{os.getpid()}/children") else None
+        if self.children_of is None:
+            self.children_of = _children_by_scan
+
+    # ------------------------------------------------------------------ loop
+    def serve(self):
+        while True:
+            msg = self.chan.recv()
+            if msg is None:
+                self.shutdown()
+                return
+            op = msg.get("op")
+            try:
+                if op == "run":
+                    reply = self.op_run(msg)
+                elif op == "open":
+                    reply = self.op_open(msg)
+                elif op == "close":
+                    reply = self.op_close(msg)
+                elif op == "hello":
+                    reply = self.op_hello()
+                elif op == "shutdown":
+                    self.shutdown()
+                    self.chan.send({"id": msg.get("id"), "ok": True})
+                    return
+                else:
+                    reply = {"error": f"unknown op {op!r}"}
+            except Exception as exc:  # a worker bug: report it instead of dying
+                reply = {"error": f"worker error: {type(exc).__name__}: {exc}"}
+            reply["id"] = msg.get("id")
+            self.chan.send(reply)
+            self.reap()
+
+    def op_hello(self):
+        return {
+            "pid": os.getpid(),
+            "uid": os.getuid(),
+            "euid": os.geteuid(),
+            "drop_uid": self.uid,
+            "python": sys.version.split()[0],
+            "executable": sys.executable,
+            "preloaded": self.cfg.get("preloaded", []),
+            "preload_failed": self.cfg.get("preload_failed", []),
+            "exposed": self.cfg.get("exposed", []),
+            "expose_error": self.cfg.get("expose_error"),
+        }
+
+    # ------------------------------------------------------------------ processes
+    def reap(self):
+        while True:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+
+    def holders(self):
+        return {s["holder"] for s in self.sessions.values() if s["holder"]}
+
+    def sweep(self, keep=()):
+        """Kill every process below the worker except the session holders in ``keep``."""
+        keep = set(keep)
+        me = os.getpid()
+        for round_ in range(200):
+            victims = []
+            frontier = list(self.children_of(me))
+            for h in keep:
+                frontier.extend(self.children_of(h))
+            seen = set()
+            while frontier:
+                p = frontier.pop()
+                if p in seen or p in keep:
+                    continue
+                seen.add(p)
+                victims.append(p)
+                frontier.extend(self.children_of(p))
+            live = [p for p in victims if not self._is_zombie(p)]
+            if not live:
+                self.reap()
+                return round_
+            for p in live:
+                try:
+                    os.kill(p, signal.SIGKILL)
+                except OSError:
+                    pass
+            self.reap()
+            if round_ > 2:
+                time.sleep(0.002)
+        return -1
+
+    @staticmethod
+    def _is_zombie(pid):
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                stat = fh.read()
+            return stat[stat.rindex(")") + 2] in "ZX"
+        except (OSError, ValueError):
+            return True
+
+    def dir_stamps(self):
+        """Modification times of the shared writable folders (a folder whose time is unchanged is skipped)."""
+        if self.uid is None and not self.cfg.get("sweep_any_owner"):
+            return {}
+        stamps = {}
+        for folder in self.cfg.get("sweep_dirs", []):
+            try:
+                stamps[folder] = os.stat(folder).st_mtime_ns
+            except OSError:
+                pass
+        return stamps
+
+    def sweep_files(self, since, stamps=None):
+        """Remove what the sandbox user left in shared writable folders (only with a dedicated uid)."""
+        if self.uid is None and not self.cfg.get("sweep_any_owner"):
+            return 0
+        removed = 0
+        active = {s["scratch"] for s in self.sessions.values()}
+        for folder in self.cfg.get("sweep_dirs", []):
+            try:
+                if stamps is not None and stamps.get(folder) == os.stat(folder).st_mtime_ns:
+                    continue  # nothing was created or removed there
+                entries = list(os.scandir(folder))
+            except OSError:
+                continue
+            for entry in entries:
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                if entry.path in active or st.st_mtime < since - 1.0:
+                    continue
+                if self.uid is not None and st.st_uid != self.uid:
+                    continue
+                removed += 1
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        shutil.rmtree(entry.path, ignore_errors=True)
+                    else:
+                        os.unlink(entry.path)
+                except OSError:
+                    pass
+        return removed
+
+    # ------------------------------------------------------------------ scratch folders
+    def new_scratch(self):
+        self.counter += 1
+        path = os.path.join(self.scratch_root, f"w{os.getpid()}-{self.counter}")
+        os.mkdir(path, 0o700)
+        if self.uid is not None:
+            os.chown(path, self.uid, self.gid)
+        return path
+
+    @staticmethod
+    def remove_tree(path):
+        def onerror(func, p, _exc):
+            try:
+                os.chmod(os.path.dirname(p), 0o700)
+                os.chmod(p, 0o700)
+                func(p)
+            except OSError:
+                pass
+
+        shutil.rmtree(path, onerror=onerror)
+
+    # ------------------------------------------------------------------ becoming a sandboxed process
+    def become_sandboxed(self, scratch):
+        """In a freshly forked child of the worker: own process group, rlimits, unprivileged user."""
+        lim = self.limits
+        os.setpgid(0, 0)
+        _prctl(_PR_SET_DUMPABLE, 1)  # inherited 0 from the worker; ptrace stays within the user anyway
+
+        def setlim(res, value):
+            if value is None:
+                return
+            soft, hard = (value, value) if not isinstance(value, tuple) else value
+            if not self.is_root:
+                _, cur = resource.getrlimit(res)
+                if cur != resource.RLIM_INFINITY:
+                    hard = min(hard, cur)
+                    soft = min(soft, hard)
+            resource.setrlimit(res, (soft, hard))
+
+        mb = 1 << 20
+        cpu = lim.get("cpu_s")
+        if cpu:
+            setlim(resource.RLIMIT_CPU, (int(cpu + 0.999), int(cpu + 0.999) + 1))
+        if lim.get("memory_mb"):
+            setlim(resource.RLIMIT_AS, int(lim["memory_mb"] * mb))
+        if lim.get("processes"):
+            setlim(resource.RLIMIT_NPROC, int(lim["processes"]) + int(self.cfg.get("nproc_base", 0)))
+        if lim.get("file_size_mb") is not None:
+            setlim(resource.RLIMIT_FSIZE, int(lim["file_size_mb"] * mb))
+        if lim.get("open_files"):
+            setlim(resource.RLIMIT_NOFILE, int(lim["open_files"]))
+        if lim.get("stack_mb"):
+            setlim(resource.RLIMIT_STACK, int(lim["stack_mb"] * mb))
+        setlim(resource.RLIMIT_CORE, 0)
+        if self.uid is not None:
+            os.setgroups([])
+            os.setgid(self.gid)
+            os.setuid(self.uid)
+        _prctl(_PR_SET_NO_NEW_PRIVS, 1)
+        os.chdir(scratch)
+        env = dict(self.child_env)
+        env.update({"HOME": scratch, "TMPDIR": scratch, "PWD": scratch})
+        os.environ.clear()
+        os.environ.update(env)
+
+    @staticmethod
+    def fresh_namespace():
+        return {"__name__": "__main__", "__builtins__": builtins, "__doc__": None}
+
+    def child_run(self, req, ns, fds, sock=None, done_w=None):
+        """Body of an execution child (never returns)."""
+        out_w, err_w, res_w = fds
+        try:
+            os.setpgid(0, 0)
+            timeout = float(req.get("timeout") or self.limits["wall_s"])
+            cpu = self.limits.get("cpu_s")
+            if cpu:
+                soft = int(min(cpu, timeout) + 0.999)
+                _, hard = resource.getrlimit(resource.RLIMIT_CPU)
+                if hard != resource.RLIM_INFINITY:
+                    soft = min(soft, hard)
+                resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
+            os.dup2(self.devnull, 0)
+            os.dup2(out_w, 1)
+            os.dup2(err_w, 2)
+            keep = [res_w, done_w, sock.fileno() if sock is not None else None, self.devnull]
+            _close_fds_except(keep)
+            sys.stdin = sys.__stdin__ = open(0, encoding="utf-8", closefd=False)
+            sys.stdout = sys.__stdout__ = open(
+                1, "w", encoding="utf-8", errors="backslashreplace", closefd=False, buffering=1
+            )
+            sys.stderr = sys.__stderr__ = open(
+                2, "w", encoding="utf-8", errors="backslashreplace", closefd=False, buffering=1
+            )
+            sys.argv = [req.get("filename", "<code>")]
+            res = _execute(req["code"], ns, req.get("filename", "<code>"), self.limits)
+            for stream in (sys.stdout, sys.stderr):
+                try:
+                    stream.flush()
+                except BaseException:
+                    pass
+            os.dup2(self.devnull, 1)
+            os.dup2(self.devnull, 2)
+            res["holder"] = None
+            if req.get("persist") and sock is not None:
+                if _thread_count() > 1:
+                    # Threads the code left running would keep changing the state: a fork keeps the
+                    # state without them, and that fork becomes the session holder.
+                    holder = os.fork()
+                    if holder == 0:
+                        try:
+                            os.close(res_w)
+                            os.setpgid(0, 0)
+                            self.become_holder(done_w, sock, ns)
+                        finally:
+                            os._exit(0)
+                    res["holder"] = holder
+                else:  # this process becomes the session holder
+                    res["holder"] = os.getpid()
+                    _write_all(res_w, _frame(res))
+                    os.close(res_w)
+                    self.become_holder(done_w, sock, ns)
+            _write_all(res_w, _frame(res))
+            os.close(res_w)
+        except BaseException:
+            try:  # a failure of the sandbox itself: tell the host on stderr
+                os.write(2, ("toolgym sandbox: execution setup failed:\n" + traceback.format_exc()).encode())
+            except BaseException:
+                pass
+            os._exit(_EXIT_CHILD_FAILED)
+        os._exit(0)
+
+    def become_holder(self, done_w, sock, ns):
+        """Take over a session after an execution completed (never returns)."""
+        _, hard = resource.getrlimit(resource.RLIMIT_CPU)
+        if hard != resource.RLIM_INFINITY:
+            resource.setrlimit(resource.RLIMIT_CPU, (hard, hard))
+        try:
+            os.write(done_w, b"1")  # the previous holder exits when it reads this
+        except OSError:
+            pass
+        os.close(done_w)
+        self.holder_loop(sock, ns)
+        os._exit(0)
+
+    def holder_loop(self, sock, ns):
+        """A session holder: wait for executions, run each in a forked child (never returns)."""
+        sock.setblocking(True)
+        while True:
+            self.reap()
+            req, fds = _recv_request(sock)
+            if req is None:
+                os._exit(0)
+            if req.get("op") != "run" or len(fds) != 3:
+                for fd in fds:
+                    os.close(fd)
+                continue
+            done_r, done_w = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                os.close(done_r)
+                self.child_run(req, ns, fds, sock=sock, done_w=done_w)
+            for fd in (*fds, done_w):
+                os.close(fd)
+            _send_event(sock, {"event": "forked", "run": req["run"], "pid": pid})
+            data = b""
+            try:
+                data = os.read(done_r, 1)
+            except OSError:
+                pass
+            os.close(done_r)
+            if data == b"1":
+                os._exit(0)  # the execution's child took over the session
+            try:
+                _, status, ru = os.wait4(pid, 0)
+            except ChildProcessError:
+                status, ru = 0, None
+            _send_event(
+                sock,
+                {
+                    "event": "exited",
+                    "run": req["run"],
+                    "status": status,
+                    "cpu_s": (ru.ru_utime + ru.ru_stime) if ru else 0.0,
+                },
+            )
+
+    # ------------------------------------------------------------------ operations
+    def op_open(self, msg):
+        sid = msg["session"]
+        if sid in self.sessions:
+            return {"error": f"session {sid!r} is already open"}
+        scratch = self.new_scratch()
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        pid = os.fork()
+        if pid == 0:
+            try:
+                mine.close()
+                _close_fds_except([theirs.fileno(), self.devnull])
+                self.become_sandboxed(scratch)
+                self.holder_loop(theirs, self.fresh_namespace())
+            finally:
+                os._exit(_EXIT_CHILD_FAILED)
+        theirs.close()
+        mine.setblocking(False)
+        self.sessions[sid] = {"sock": mine, "holder": pid, "scratch": scratch, "opened": time.time(), "runs": 0}
+        return {"session": sid, "holder": pid}
+
+    def op_close(self, msg):
+        s = self.sessions.pop(msg.get("session"), None)
+        if s is None:
+            return {"closed": False}
+        self.end_session(s)
+        return {"closed": True}
+
+    def end_session(self, s):
+        try:
+            s["sock"].close()
+        except OSError:
+            pass
+        if s["holder"]:
+            try:
+                os.kill(s["holder"], signal.SIGKILL)
+            except OSError:
+                pass
+        self.sweep(self.holders())
+        self.sweep_files(s["opened"])
+        self.remove_tree(s["scratch"])
+
+    def shutdown(self):
+        for sid in list(self.sessions):
+            s = self.sessions.pop(sid)
+            try:
+                s["sock"].close()
+            except OSError:
+                pass
+            self.remove_tree(s["scratch"])
+        self.sweep(())
+        self.sweep_files(self.cfg.get("started", 0.0))
+
+    def op_run(self, msg):
+        code = msg.get("code")
+        if not isinstance(code, str):
+            return {"status": "rejected", "message": "code must be a str"}
+        max_code = self.limits.get("max_code_bytes")
+        if max_code and len(code) > max_code:
+            return {
+                "status": "rejected",
+                "limit": "code_size",
+                "message": f"the code has {len(code)} characters; the limit is {max_code}",
+            }
+        timeout = float(msg.get("timeout") or self.limits["wall_s"])
+        sid = msg.get("session")
+        if sid is not None:
+            s = self.sessions.get(sid)
+            if s is None:
+                return {"status": "session_lost", "message": f"no open session {sid!r}"}
+            return self.run_in_session(msg, s, timeout)
+        return self.run_once(msg, timeout)
+
+    def run_once(self, msg, timeout):
+        started = time.time()
+        stamps = self.dir_stamps()
+        t0 = time.monotonic()
+        deadline = t0 + timeout
+        scratch = self.new_scratch()
+        pipes = [os.pipe() for _ in range(3)]
+        pid = os.fork()
+        if pid == 0:
+            try:
+                for r, _w in pipes:
+                    os.close(r)
+                self.become_sandboxed(scratch)
+                self.child_run(msg, self.fresh_namespace(), [w for _r, w in pipes])
+            finally:
+                os._exit(_EXIT_CHILD_FAILED)
+        for _r, w in pipes:
+            os.close(w)
+        pidfd = None
+        try:
+            pidfd = os.pidfd_open(pid)
+        except (AttributeError, OSError):
+            pass
+        col = _Collector([r for r, _w in pipes], self.limits)
+        status = None
+        rusage = None
+        killed_by = None
+        stopped = False
+        while True:
+            now = time.monotonic()
+            if status is None:
+                got, st, ru = os.wait4(pid, os.WNOHANG)
+                if got == pid:
+                    status, rusage = st, ru
+            if status is not None and (col.all_eof() or col.grace_over(now)):
+                break
+            if col.over_limit and killed_by is None:
+                killed_by = "output"
+                stopped = True
+                self.kill_group(pid)
+            if now >= deadline and killed_by is None and not stopped:
+                stopped = True
+                if not col.result_ready():  # else the code finished and the process is only slow to exit
+                    killed_by = "wall_time"
+                self.kill_group(pid)
+            if stopped and now >= deadline + _KILL_WAIT_S:
+                break
+            extra = [pidfd] if (pidfd is not None and status is None) else []
+            wait = min(max(deadline - now, 0.0), 0.05 if pidfd is None else 1.0)
+            if stopped or status is not None or (pidfd is None and col.all_eof()):
+                wait = 0.001 if col.all_eof() else 0.01
+            col.poll(extra, wait, now if status is not None else None)
+        if status is None:
+            self.kill_group(pid)
+            try:
+                _, status, rusage = os.wait4(pid, 0)
+            except ChildProcessError:
+                status = 0
+        if pidfd is not None:
+            os.close(pidfd)
+        col.close()
+        self.sweep(self.holders())
+        wall = time.monotonic() - t0
+        self.sweep_files(started, stamps)
+        self.remove_tree(scratch)
+        out = col.result(status, killed_by, wall)
+        if rusage is not None:
+            out["cpu_s"] = rusage.ru_utime + rusage.ru_stime
+            out["maxrss_kb"] = rusage.ru_maxrss
+        return out
+
+    def run_in_session(self, msg, s, timeout):
+        started = time.time()
+        stamps = self.dir_stamps()
+        t0 = time.monotonic()
+        deadline = t0 + timeout
+        s["runs"] += 1
+        run_id = s["runs"]
+        req = {
+            "op": "run",
+            "run": run_id,
+            "code": msg["code"],
+            "timeout": timeout,
+            "persist": bool(msg.get("persist", True)),
+            "filename": msg.get("filename") or "<code>",
+        }
+        pipes = [os.pipe() for _ in range(3)]
+        body = json.dumps(req, ensure_ascii=True).encode("ascii")
+        sock = s["sock"]
+        try:
+            sock.setblocking(True)
+            socket.send_fds(sock, [_HDR.pack(len(body))], [w for _r, w in pipes])
+            sock.sendall(body)
+        except OSError:
+            for r, w in pipes:
+                os.close(r)
+                os.close(w)
+            return self.session_lost(s, msg, "the session holder is gone")
+        finally:
+            sock.setblocking(False)
+        for _r, w in pipes:
+            os.close(w)
+        events = _EventReader(sock)
+        col = _Collector([r for r, _w in pipes], self.limits)
+        child = None
+        status = None
+        killed_by = None
+        stopped = False
+        while True:
+            now = time.monotonic()
+            ev = events.pop()
+            while ev is not None:
+                if ev.get("run") == run_id:
+                    if ev.get("event") == "forked":
+                        child = int(ev["pid"])
+                    elif ev.get("event") == "exited":
+                        status = int(ev["status"])
+                        col.cpu_s = float(ev.get("cpu_s") or 0.0)
+                ev = events.pop()
+            finished = status is not None or col.result_ready()
+            if finished and (col.all_eof() or col.grace_over(now)):
+                break
+            if events.eof and col.all_eof():
+                break
+            if col.over_limit and killed_by is None:
+                killed_by = "output"
+                stopped = True
+                self.kill_group(child)
+            if now >= deadline and killed_by is None and not stopped:
+                stopped = True
+                if not col.result_ready():  # else the code finished and the process is only slow to exit
+                    killed_by = "wall_time"
+                self.kill_group(child)
+            if stopped and now >= deadline + _KILL_WAIT_S:
+                break
+            wait = max(min(deadline - now, 1.0), 0.0)
+            if stopped or finished:
+                wait = 0.01
+            extra = [sock.fileno()] if not events.eof else []
+            ready = col.poll(extra, wait, now if finished else None)
+            if sock.fileno() in ready:
+                events.feed()
+        col.close()
+        res = col.parsed_result()
+        holder = res.get("holder") if res else None
+        if holder:
+            s["holder"] = int(holder)
+        self.sweep(self.holders())
+        self.sweep_files(started, stamps)
+        out = col.result(status if status is not None else (0 if res else None), killed_by, time.monotonic() - t0)
+        out["persisted"] = bool(holder)
+        if not holder and (events.eof or not self._alive(s["holder"])):
+            lost = self.session_lost(s, msg, "the session holder died during the execution")
+            out["status_note"] = lost["message"]
+            out["session_lost"] = True
+        return out
+
+    def session_lost(self, s, msg, why):
+        sid = msg.get("session")
+        self.sessions.pop(sid, None)
+        self.end_session(s)
+        return {"status": "session_lost", "message": why, "session_lost": True}
+
+    @staticmethod
+    def _alive(pid):
+        if not pid:
+            return False
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return False
+        return not Worker._is_zombie(pid)
+
+    @staticmethod
+    def kill_group(pid):
+        if not pid:
+            return
+        for fn in (os.killpg, os.kill):
+            try:
+                fn(pid, signal.SIGKILL)
+            except OSError:
+                pass
+
+
+class _Collector:
+    """Reads an execution's stdout, stderr and result pipes with size caps."""
+
+    def __init__(self, fds, limits):
+        self.fds = {"stdout": fds[0], "stderr": fds[1], "result": fds[2]}
+        self.keep = int(limits.get("output_bytes", 65536))
+        self.hard = int(limits.get("output_limit_bytes", 8 << 20))
+        self.data = {"stdout": bytearray(), "stderr": bytearray(), "result": bytearray()}
+        self.total = {"stdout": 0, "stderr": 0, "result": 0}
+        self.open = {k: True for k in self.fds}
+        self.over_limit = False
+        self.finished_at = None
+        self.cpu_s = None
+        self.poller = select.poll()
+        self.by_fd = {}
+        for name, fd in self.fds.items():
+            self.poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
+            self.by_fd[fd] = name
+        self.extra = set()
+
+    def all_eof(self):
+        return not any(self.open.values())
+
+    def grace_over(self, now):
+        if self.finished_at is None:
+            self.finished_at = now
+        return now - self.finished_at >= _GRACE_S
+
+    def result_ready(self):
+        raw = self.data["result"]
+        return len(raw) >= _HDR.size and len(raw) >= _HDR.size + _HDR.unpack(bytes(raw[: _HDR.size]))[0]
+
+    def poll(self, extra, timeout_s, finished_now):
+        if finished_now is not None and self.finished_at is None:
+            self.finished_at = finished_now
+        for fd in extra:
+            if fd not in self.extra:
+                self.poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
+                self.extra.add(fd)
+        for fd in list(self.extra):
+            if fd not in extra:
+                self.poller.unregister(fd)
+                self.extra.discard(fd)
+        try:
+            events = self.poller.poll(max(timeout_s, 0.0) * 1000.0)
+        except InterruptedError:
+            return set()
+        ready = set()
+        for fd, _ev in events:
+            name = self.by_fd.get(fd)
+            if name is None:
+                ready.add(fd)
+                continue
+            try:
+                chunk = os.read(fd, 1 << 16)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                self.open[name] = False
+                self.poller.unregister(fd)
+                continue
+            self.total[name] += len(chunk)
+            if name == "result":
+                if self.total["result"] <= (64 << 20):
+                    self.data["result"] += chunk
+            elif len(self.data[name]) < self.keep:
+                self.data[name] += chunk[: self.keep - len(self.data[name])]
+            if self.total["stdout"] + self.total["stderr"] > self.hard:
+                self.over_limit = True
+        return ready
+
+    def close(self):
+        for name, fd in self.fds.items():
+            if self.open[name]:
+                try:
+                    self.poller.unregister(fd)
+                except (KeyError, ValueError):
+                    pass
+            os.close(fd)
+        self.open = {k: False for k in self.fds}
+
+    def parsed_result(self):
+        raw = bytes(self.data["result"])
+        if len(raw) < _HDR.size:
+            return None
+        n = _HDR.unpack(raw[: _HDR.size])[0]
+        body = raw[_HDR.size : _HDR.size + n]
+        if len(body) != n:
+            return None
+        try:
+            res = json.loads(body.decode("utf-8"))
+        except ValueError:
+            return None
+        return res if isinstance(res, dict) else None
+
+    def result(self, status, killed_by, wall):
+        res = self.parsed_result()
+        out = {
+            "stdout": self.data["stdout"].decode("utf-8", "replace"),
+            "stderr": self.data["stderr"].decode("utf-8", "replace"),
+            "stdout_bytes": self.total["stdout"],
+            "stderr_bytes": self.total["stderr"],
+            "wall_s": wall,
+            "limit": killed_by,
+        }
+        if self.cpu_s is not None:
+            out["cpu_s"] = self.cpu_s
+        if status is not None:
+            if os.WIFSIGNALED(status):
+                out["signal"] = os.WTERMSIG(status)
+            elif os.WIFEXITED(status):
+                out["exit_code"] = os.WEXITSTATUS(status)
+        if res is not None:
+            for key in ("exception", "message", "traceback", "value", "errno", "exec_s"):
+                out[key] = res.get(key)
+            if res.get("exit_code") is not None:
+                out["exit_code"] = res["exit_code"]
+            if "cpu_s" not in out:
+                out["cpu_s"] = res.get("cpu_s", 0.0)
+            out["completed"] = True
+        else:
+            out["completed"] = False
+        return out
+
+
+def main():
+    cfg = json.loads(sys.argv[1])
+    cfg["started"] = time.time()
+    in_fd = os.dup(0)
+    out_fd = os.dup(1)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)
+    os.dup2(devnull, 1)
+    os.close(devnull)
+    sys.stdout = open(1, "w", closefd=False)
+    _prctl(_PR_SET_CHILD_SUBREAPER, 1)
+    _prctl(_PR_SET_DUMPABLE, 0)
+    if cfg.get("die_with_parent"):
+        _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    sys.dont_write_bytecode = True
+    for path in reversed(cfg.get("sys_path", [])):
+        if path not in sys.path:
+            sys.path.insert(0, path)
+    os.makedirs(cfg["scratch_root"], exist_ok=True)
+    cfg["exposed"] = []
+    if cfg.get("expose"):
+        try:
+            cfg["exposed"] = _expose(cfg["expose"], cfg["scratch_root"])
+        except OSError as exc:
+            cfg["expose_error"] = str(exc)
+    import importlib
+
+    loaded, failed = [], []
+    for name in cfg.get("preload", []):
+        try:
+            importlib.import_module(name)
+            loaded.append(name)
+        except BaseException:  # a missing optional module must not stop the worker
+            failed.append(name)
+    cfg["preloaded"], cfg["preload_failed"] = loaded, failed
+    Worker(cfg, Channel(in_fd, out_fd)).serve()
+
+
+if __name__ == "__main__":
+    main()
+    os._exit(0)
