@@ -223,8 +223,9 @@ class Suite(_Model):
         >>> Suite.from_dict({"name": "t", "envs": [], "policies": [{"nam": "expert"}]})
         Traceback (most recent call last):
         ...
-        toolgym.error.ConfigError: suite 't' has 2 problems:
+        toolgym.error.ConfigError: suite 't' has 3 problems:
           <suite>: envs: expected at least 1 item(s), got [].
+          <suite>: policies[0].name: missing; this key is required.
           <suite>: policies[0].nam: unknown key; expected one of [...]. Did you mean: name?
     """
 

@@ -97,11 +97,23 @@ def init_worker(threads: int, parent: int | None) -> None:
         threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="toolgym-parent-watch").start()
 
 
-@functools.lru_cache(maxsize=4)
+@functools.lru_cache(maxsize=2)
+def _llm(spec_json: str) -> Any:
+    """One language model per spec per process, shared by the policies that name it (replicate seeds...)."""
+    from toolgym.agents.llm import make_llm
+
+    return make_llm(json.loads(spec_json))
+
+
+@functools.lru_cache(maxsize=16)
 def _policy(name: str, config_json: str) -> Any:
+    """A worker builds each policy once (a model policy shares its model with the other seeds' policies)."""
     from toolgym.agents import make_policy
 
-    return make_policy(name, **json.loads(config_json))
+    config = json.loads(config_json)
+    if isinstance(config.get("llm"), (str, dict)):
+        config["llm"] = _llm(json.dumps(config["llm"], sort_keys=True))
+    return make_policy(name, **config)
 
 
 class _SinkFailure(Exception):
