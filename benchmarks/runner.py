@@ -189,8 +189,9 @@ def run_suite(
     try:
         for o in observers:
             o.start(plan, before)
-        store.set_status("running", workers=workers, backend=backend)
-        runner = make_backend(backend, workers or default_workers(), ray_address=ray_address)
+        n_workers = workers or default_workers()
+        store.set_status("running", workers=n_workers, backend=backend)
+        runner = make_backend(backend, n_workers, ray_address=ray_address)
         try:
             runner.run(_chunks(plan, store.done, prov), sink, stop)
         except KeyboardInterrupt:
