@@ -7,6 +7,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from rich import box
 from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
@@ -59,32 +60,45 @@ def format_estimate(name: str, e: Estimate) -> str:
     return f"{mean} ±{format_number(e.half_width, name)}"
 
 
-def _table(title: str, rows: Sequence[Row], *, first: str) -> Table:
-    table = Table(title=title, title_justify="left", show_lines=False)
-    table.add_column(first, overflow="fold", no_wrap=True)
+#: Column titles of the compact (narrow terminal) tables.
+_SHORT = {"cost_total": "cost", "tokens_total": "tok", "wall_s": "s/ep"}
+
+
+def _table(title: str, rows: Sequence[Row], *, first: str, compact: bool = False) -> Table:
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, header_style="bold")
+    table.add_column(first, overflow="fold", no_wrap=not compact)
     table.add_column("policy", overflow="fold", no_wrap=True)
-    table.add_column("n", justify="right")
-    for _, label in METRICS:
-        table.add_column(label, justify="right")
-    table.add_column("errors", justify="right")
+    table.add_column("n", justify="right", min_width=2)
+    for name, label in METRICS:
+        label = _SHORT.get(name, label) if compact else label
+        table.add_column(label, justify="right", overflow="fold", min_width=len(label))
+    table.add_column("err" if compact else "errors", justify="right")
     last_env = None
     for row in rows:
         env = row.env if row.env != last_env else ""
         if row.env != last_env and last_env is not None and first == "env":
             table.add_section()
         last_env = row.env
-        cells = [format_estimate(name, row.metrics[name]) for name, _ in METRICS]
+        cells = [
+            format_estimate(name, row.metrics[name])
+            if not compact or name == "success"
+            else format_number(row.metrics[name].mean, name)
+            for name, _ in METRICS
+        ]
         errors = Text(str(row.errors), style="red") if row.errors else Text("0", style="dim")
         table.add_row(env.removeprefix("toolgym/"), row.policy, f"{row.episodes}", *cells, errors)
     return table
 
 
-def leaderboard_tables(records: Sequence[Mapping[str, Any]], *, title: str = "") -> list[Table]:
-    """The overall table (one row per policy, macro-averaged over envs) and the per-env table."""
+def leaderboard_tables(records: Sequence[Mapping[str, Any]], *, title: str = "", compact: bool = False) -> list[Table]:
+    """The overall table (one row per policy, macro-averaged over envs) and the per-env table.
+
+    ``compact`` (for narrow terminals) shows the confidence interval of success only.
+    """
     head = f"{title}: " if title else ""
     return [
-        _table(f"{head}overall (macro-average over envs)", summarize_policies(records), first="envs"),
-        _table(f"{head}per environment", summarize(records), first="env"),
+        _table(f"{head}overall (macro-average over envs)", summarize_policies(records), first="envs", compact=compact),
+        _table(f"{head}per environment", summarize(records), first="env", compact=compact),
     ]
 
 
@@ -109,5 +123,12 @@ def print_leaderboard(root: str | os.PathLike[str], console: Console) -> None:
     if not records:
         console.print("[yellow]no episodes recorded yet[/yellow]")
         return
-    console.print(Group(*leaderboard_tables(records)))
-    console.print(Text(CI_NOTE, style="dim"))
+    compact = console.width < 140
+    console.print(Group(*leaderboard_tables(records, compact=compact)))
+    note = CI_NOTE + (
+        " Narrow terminal: only success shows its interval; cost = tool cost, tok = tokens, s/ep = seconds per "
+        "episode (widen the terminal for all intervals)."
+        if compact
+        else ""
+    )
+    console.print(Text(note, style="dim"))

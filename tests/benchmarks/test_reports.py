@@ -71,7 +71,7 @@ def test_leaderboard_text(run_dir):
         assert policy in text
     for column in ("success", "score", "tool cost", "steps", "tokens", "time (s)", "errors"):
         assert column in text
-    assert re.search(r"random\s+│\s+12 │\s+0%", text)
+    assert re.search(r"random\s+12\s+0%", text)
     assert "Student t over seeds" in text
 
 
