@@ -55,3 +55,5 @@ def test_admissible_actions_prefer_the_goal_and_new_actions():
     assert a1 in ("go to fridge 1", "take apple 1 from table 1")
     a2 = p.act("...", {"admissible_actions": acts, "step": 1})
     assert a2 != a1 and a2 in ("go to fridge 1", "take apple 1 from table 1")  # no repeats while new ones remain
+    holding = ["go to table 1", "put apple 1 in/on table 1", "put apple 1 in/on fridge 1", "look"]
+    assert p.act("...", {"admissible_actions": holding, "step": 2}) == "put apple 1 in/on fridge 1"
