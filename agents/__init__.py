@@ -29,6 +29,7 @@ from toolgym.agents.base import (
 )
 from toolgym.agents.engine import Episode, EpisodeSpec, rollout, run_episode
 from toolgym.agents.factory import list_policies, make_policy, policy_options, register_policy
+from toolgym.agents.llm import make_llm
 from toolgym.agents.policies import ExpertPolicy, RandomPolicy, ScriptedPolicy
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "SamplingParams",
     "ScriptedPolicy",
     "list_policies",
+    "make_llm",
     "make_policy",
     "observation_images",
     "observation_text",

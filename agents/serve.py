@@ -2,7 +2,8 @@
 
 It speaks the parts of the protocol agents use: ``POST /v1/chat/completions``, ``POST /v1/completions``
 (``prompt`` may be a list) and ``GET /v1/models``, with OpenAI-shaped errors. Concurrent requests are
-gathered into batches (up to ``max_batch`` prompts, waiting at most ``batch_window_s`` after the first)
+gathered into batches (up to ``max_batch`` prompts; a batch keeps gathering while requests arrive within
+``batch_window_s`` of each other, at most ``max_wait_s``)
 and completed with one ``generate`` call, as vLLM does, so many clients share the model efficiently.
 Streaming is not supported. It binds to the loopback interface by default.
 
@@ -23,6 +24,7 @@ import argparse
 import json
 import logging
 import queue
+import socket
 import threading
 import time
 import uuid
@@ -51,10 +53,11 @@ class _BadRequest(Exception):
 class _Batcher:
     """Gathers concurrent requests into batches for one ``generate`` call per sampling configuration."""
 
-    def __init__(self, llm: Any, max_batch: int, window_s: float) -> None:
+    def __init__(self, llm: Any, max_batch: int, window_s: float, max_wait_s: float) -> None:
         self.llm = llm
         self.max_batch = max_batch
         self.window_s = window_s
+        self.max_wait_s = max(max_wait_s, window_s)
         self.queue: queue.Queue[tuple[Any, SamplingParams, Future] | None] = queue.Queue()
         self.thread = threading.Thread(target=self._loop, name="toolgym-serve-batcher", daemon=True)
         self.thread.start()
@@ -74,12 +77,14 @@ class _Batcher:
             if first is None:
                 return
             batch = [first]
-            deadline = time.perf_counter() + self.window_s
+            # gather: keep waiting while requests keep coming (each within window_s of the previous one),
+            # at most max_wait_s in all, so that the requests of one round of N clients form one batch
+            hard_deadline = time.perf_counter() + self.max_wait_s
             stop = False
             while len(batch) < self.max_batch:
-                remaining = deadline - time.perf_counter()
+                remaining = min(self.window_s, hard_deadline - time.perf_counter())
                 try:
-                    item = self.queue.get(timeout=max(remaining, 0.0)) if remaining > 0 else self.queue.get_nowait()
+                    item = self.queue.get(timeout=remaining) if remaining > 0 else self.queue.get_nowait()
                 except queue.Empty:
                     break
                 if item is None:
@@ -165,7 +170,8 @@ class LLMServer:
         port: The port (0 picks a free one; read :attr:`port` after :meth:`start`).
         model_name: The model id announced by ``/v1/models`` (requests may name any model).
         max_batch: The most prompts per ``generate`` call.
-        batch_window_s: How long to wait for more requests after the first of a batch.
+        batch_window_s: A batch keeps gathering while each new request comes within this long of the previous.
+        max_wait_s: The longest a batch waits for more requests after its first.
 
     Example:
         >>> from toolgym.agents.llm.scripted import ScriptedLLM
@@ -183,7 +189,8 @@ class LLMServer:
         port: int = 0,
         model_name: str | None = None,
         max_batch: int = 32,
-        batch_window_s: float = 0.005,
+        batch_window_s: float = 0.01,
+        max_wait_s: float = 0.05,
     ) -> None:
         """Create the server (see the class docstring); :meth:`start` binds it."""
         if not callable(getattr(llm, "generate", None)):
@@ -196,6 +203,7 @@ class LLMServer:
         self.model_name = model_name or str(getattr(llm, "name", "toolgym"))
         self.max_batch = max_batch
         self.batch_window_s = float(batch_window_s)
+        self.max_wait_s = float(max_wait_s)
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._batcher: _Batcher | None = None
@@ -207,7 +215,7 @@ class LLMServer:
 
     def start(self) -> LLMServer:
         """Bind and serve in a background thread."""
-        self._batcher = _Batcher(self.llm, self.max_batch, self.batch_window_s)
+        self._batcher = _Batcher(self.llm, self.max_batch, self.batch_window_s, self.max_wait_s)
         self._httpd = ThreadingHTTPServer((self.host, self.port), _make_handler(self))
         self._httpd.daemon_threads = True
         self.port = self._httpd.server_address[1]
@@ -218,7 +226,7 @@ class LLMServer:
 
     def serve_forever(self) -> None:
         """Bind and serve in this thread until interrupted."""
-        self._batcher = _Batcher(self.llm, self.max_batch, self.batch_window_s)
+        self._batcher = _Batcher(self.llm, self.max_batch, self.batch_window_s, self.max_wait_s)
         self._httpd = ThreadingHTTPServer((self.host, self.port), _make_handler(self))
         self.port = self._httpd.server_address[1]
         logger.info("serving %s at %s", self.model_name, self.url)
@@ -299,6 +307,11 @@ class LLMServer:
 def _make_handler(server: LLMServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+
+        def setup(self) -> None:
+            super().setup()
+            # answer in one segment, without waiting for the client's delayed ACK (Nagle's algorithm)
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
         def log_message(self, fmt: str, *args: Any) -> None:
             logger.debug("%s - " + fmt, self.address_string(), *args)

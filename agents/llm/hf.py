@@ -43,6 +43,9 @@ class HFLLM:
             ``max_position_embeddings`` / ``n_positions``).
         chat_template: ``"auto"`` (use the tokenizer's template when it has one), ``"plain"`` (always the plain
             rendering), or a Jinja template string to set.
+        cache: The key/value cache during generation: ``"static"`` (preallocated: no copy of the whole cache
+            at each new token, much faster for batches), ``"dynamic"`` (transformers' default), or ``"auto"``
+            (static, falling back to dynamic for models that do not support it).
         trust_remote_code: Passed to ``from_pretrained``.
         name: The name recorded in results (default ``"hf:<model>"``).
 
@@ -66,12 +69,15 @@ class HFLLM:
         batch_size: int = 16,
         max_context: int | None = None,
         chat_template: str = "auto",
+        cache: str = "auto",
         trust_remote_code: bool = False,
         name: str | None = None,
     ) -> None:
         """Create the backend (see the class docstring); nothing is loaded here."""
         if dtype not in _DTYPES:
             raise ConfigError(f"HFLLM.dtype: expected one of {list(_DTYPES)}, got {dtype!r}.")
+        if cache not in ("auto", "static", "dynamic"):
+            raise ConfigError(f"HFLLM.cache: expected 'auto', 'static' or 'dynamic', got {cache!r}.")
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ConfigError(f"HFLLM.batch_size: expected a positive int, got {batch_size!r}.")
         if isinstance(model, str) and not model.strip():
@@ -85,6 +91,8 @@ class HFLLM:
         self.batch_size = batch_size
         self.max_context = max_context
         self.chat_template = chat_template
+        self.cache = cache
+        self._static_ok = cache != "dynamic"
         self.trust_remote_code = trust_remote_code
         label = model if isinstance(model, str) else type(model).__name__
         self.name = name or f"hf:{label}"
@@ -93,6 +101,8 @@ class HFLLM:
         self.tokenizer: Any = None if isinstance(tokenizer, str) or tokenizer is None else tokenizer
         self._lock = threading.Lock()
         self._prepared = False
+        self._bos: str | None = None
+        self._warned_cut = False
 
     # ------------------------------------------------------------------------------------------- loading
     @property
@@ -149,6 +159,9 @@ class HFLLM:
             tok.pad_token = tok.eos_token if tok.eos_token is not None else tok.unk_token
         if self.chat_template not in ("auto", "plain"):
             tok.chat_template = self.chat_template
+        # models trained with a BOS token (Gemma, Llama) need it; prompts get it unless they already start with it
+        probe = tok("x", add_special_tokens=True)["input_ids"]
+        self._bos = tok.bos_token if tok.bos_token_id is not None and probe[:1] == [tok.bos_token_id] else None
         if self.max_context is None:
             cfg = getattr(self.model, "config", None)
             cfg = getattr(cfg, "get_text_config", lambda: cfg)()
@@ -218,14 +231,17 @@ class HFLLM:
         return out
 
     def _generate_batch(self, texts: list[str], params: SamplingParams) -> list[Completion]:
-        import torch
 
         tok = self.tokenizer
         limit = max(1, int(self.max_context or 4096) - params.max_tokens)
+        if self._bos:
+            texts = [t if t.startswith(self._bos) else self._bos + t for t in texts]
         enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
         input_ids, attention = enc["input_ids"], enc["attention_mask"]
         if input_ids.shape[1] > limit:  # keep the end of over-long prompts (left padding: cut on the left)
-            logger.warning(
+            log = logger.warning if not self._warned_cut else logger.debug
+            self._warned_cut = True
+            log(
                 "%s: prompt of %d tokens cut to its last %d (max_context %s - max_tokens %d)",
                 self.name,
                 input_ids.shape[1],
@@ -248,10 +264,17 @@ class HFLLM:
             gen_kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         if params.stop:
             gen_kwargs["stopping_criteria"] = _stop_criteria(tok, params.stop, input_ids.shape[1])
-        with torch.inference_mode(), torch.random.fork_rng(devices=[]):
-            if params.seed is not None:
-                torch.manual_seed(int(params.seed))
-            out = self.model.generate(input_ids, **gen_kwargs)
+        out = None
+        if self._static_ok:
+            try:
+                out = self._run(input_ids, params, {**gen_kwargs, "cache_implementation": "static"})
+            except (ValueError, TypeError, NotImplementedError, RuntimeError, AttributeError) as exc:
+                if self.cache == "static":
+                    raise
+                logger.info("%s: static cache unavailable (%s); using the dynamic cache", self.name, exc)
+                self._static_ok = False
+        if out is None:
+            out = self._run(input_ids, params, gen_kwargs)
         new = out[:, input_ids.shape[1] :].tolist()
         prompt_lens = attention.sum(dim=1).tolist()
         completions = []
@@ -267,6 +290,14 @@ class HFLLM:
             finish = "stop" if (stopped or ended_eos or n < params.max_tokens) else "length"
             completions.append(Completion(text, int(n_prompt), n, 0.0, finish))
         return completions
+
+    def _run(self, input_ids: Any, params: SamplingParams, gen_kwargs: dict[str, Any]) -> Any:
+        import torch
+
+        with torch.inference_mode(), torch.random.fork_rng(devices=[]):
+            if params.seed is not None:
+                torch.manual_seed(int(params.seed))
+            return self.model.generate(input_ids, **gen_kwargs)
 
     def __repr__(self) -> str:
         return f"HFLLM(name={self.name!r}, loaded={self.loaded})"

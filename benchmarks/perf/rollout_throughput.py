@@ -121,7 +121,7 @@ def main() -> None:
     )
     parser.add_argument("--env", default=default_env)
     parser.add_argument("--episodes", type=int, default=32)
-    parser.add_argument("--max-tokens", type=int, default=32)
+    parser.add_argument("--max-tokens", type=int, default=100, help="ReAct used 100")
     parser.add_argument("--examples", type=int, default=2, help="few-shot examples in the prompt")
     parser.add_argument("--sizes", default="1,4,16")
     parser.add_argument("--skip-server", action="store_true")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from toolgym.agents import LLM, LLMError, SamplingParams
+from toolgym.agents import LLM, LLMError, SamplingParams, make_policy, rollout
 from toolgym.agents.llm import make_llm
 from toolgym.agents.llm.common import cut_at_stop, image_from_data_url, image_to_data_url, normalize_prompts
 from toolgym.agents.llm.hf import HFLLM
@@ -150,5 +150,9 @@ def test_gemma_gguf_generates():
 
     torch.set_num_threads(1)
     llm = make_llm("gemma")
-    out = llm.generate(["The capital of France is"], SamplingParams(max_tokens=6, stop=("\n",)))[0]
-    assert "Paris" in out.text
+    out = llm.generate(["Question: What is 2 + 2?\nAnswer:"], SamplingParams(max_tokens=8, stop=("\n",)))[0]
+    assert "4" in out.text
+    # the README example: ReAct with the real model on an env, through the real code path
+    eps = rollout(make_policy("react", llm=llm, max_tokens=48), "toolgym/ToolChoice-Arithmetic-v0", task_ids=["L1-3"])
+    assert eps[0].result.error is None and eps[0].result.steps >= 1
+    assert eps[0].trajectory.steps[0].action.strip()
