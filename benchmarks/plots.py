@@ -52,7 +52,7 @@ def success_per_env(rows: Sequence[Row]) -> bytes:
     colors = _colors(policies)
     cell = {(r.env, r.policy): r for r in rows}
     width = 0.8 / max(1, len(policies))
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.2 * len(envs) * max(1, len(policies)) ** 0.5 + 2), 4.2))
+    fig, ax = plt.subplots(figsize=(min(12.0, max(6.0, 1.5 + 1.0 * len(envs))), 4.2))  # readable at page width
     for j, policy in enumerate(policies):
         xs: list[float] = []
         ys: list[float] = []
