@@ -53,3 +53,21 @@ register(
     entry_point="toolgym.envs.vqa.env:EasyVQAEnv",
     kwargs={"mode": "program"},
 )
+
+register(
+    id="toolgym/HumanEval-v0",
+    entry_point="toolgym.envs.code.env:HumanEvalEnv",
+)
+register(
+    id="toolgym/MBPP-v0",
+    entry_point="toolgym.envs.code.env:MBPPEnv",
+)
+register(
+    id="toolgym/MBPP-Sanitized-v0",
+    entry_point="toolgym.envs.code.env:MBPPEnv",
+    kwargs={"variant": "sanitized"},
+)
+register(
+    id="toolgym/PythonTasks-v0",
+    entry_point="toolgym.envs.code.env:PythonTasksEnv",
+)

@@ -46,12 +46,20 @@ _KILL_WAIT_S = 2.0
 _EXIT_CHILD_FAILED = 70
 
 
-def _prctl(option, arg):
-    try:
+_LIBC = []  # the C library handle, opened once in the worker and inherited by every fork
+
+
+def _libc():
+    if not _LIBC:
         import ctypes
 
-        libc = ctypes.CDLL(None, use_errno=True)
-        return libc.prctl(option, arg, 0, 0, 0) == 0
+        _LIBC.append(ctypes.CDLL(None, use_errno=True))
+    return _LIBC[0]
+
+
+def _prctl(option, arg):
+    try:
+        return _libc().prctl(option, arg, 0, 0, 0) == 0
     except (OSError, AttributeError):
         return False
 
@@ -109,13 +117,16 @@ def _thread_count():
         return threading.active_count()
 
 
-def _children(pid):
+def _children(pid, single_threaded=False):
     """Direct children of ``pid`` (every thread), from /proc; [] when the process is gone."""
     out = []
-    try:
-        tids = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return out
+    if single_threaded:
+        tids = [str(pid)]
+    else:
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            return out
     for tid in tids:
         try:
             with open(f"/proc/{pid}/task/{tid}/children") as fh:
@@ -125,7 +136,7 @@ def _children(pid):
     return out
 
 
-def _children_by_scan(pid):
+def _children_by_scan(pid, single_threaded=False):
     out = []
     for name in os.listdir("/proc"):
         if not name.isdigit():
@@ -141,10 +152,10 @@ def _children_by_scan(pid):
     return out
 
 
-def _recv_request(sock):
+def _recv_request(sock, maxfds=3):
     """Receive one framed request and the file descriptors sent with it; (None, []) at end of stream."""
     try:
-        head, fds, _flags, _addr = socket.recv_fds(sock, _HDR.size, 3)
+        head, fds, _flags, _addr = socket.recv_fds(sock, _HDR.size, maxfds)
         while head and len(head) < _HDR.size:
             more = sock.recv(_HDR.size - len(head))
             if not more:
@@ -174,7 +185,7 @@ def _expose(groups, staging_root):
     """
     import ctypes
 
-    libc = ctypes.CDLL(None, use_errno=True)
+    libc = _libc()
     clone_newns, ms_bind, ms_rec, ms_private, mnt_detach = 0x00020000, 4096, 16384, 1 << 18, 2
 
     def check(rc, what):
@@ -352,9 +363,13 @@ class Worker:
         self.gid = cfg.get("gid") if self.is_root else None
         self.scratch_root = cfg["scratch_root"]
         self.sessions = {}
+        self.spare = None
+        self.factory = None
+        self.exit_status = {}
+        self.used_once = False
         self.counter = 0
         self.devnull = os.open(os.devnull, os.O_RDWR)
-        self.child_env = dict(os.environ)
+        self.stdio = (sys.stdin, sys.stdout, sys.stderr)
         self.children_of = _children if os.path.exists(f"/proc/self/task/{os.getpid()}/children") else None
         if self.children_of is None:
             self.children_of = _children_by_scan
@@ -376,6 +391,17 @@ class Worker:
                     reply = self.op_close(msg)
                 elif op == "hello":
                     reply = self.op_hello()
+                elif op == "status":
+                    deadline = time.monotonic() + 2.0  # account for the spares being made
+                    while self.factory is not None and self.factory["pending"] and time.monotonic() < deadline:
+                        self.factory_pump(max(deadline - time.monotonic(), 0.0))
+                    self.drain_session_events(deadline)
+                    reply = {
+                        "spare": self.spare["pid"] if self.spare else None,
+                        "holders": sorted(self.holders()),
+                        "session_spares": sorted(self.session_spares()),
+                        "factory": self.factory["pid"] if self.factory else None,
+                    }
                 elif op == "shutdown":
                     self.shutdown()
                     self.chan.send({"id": msg.get("id"), "ok": True})
@@ -383,10 +409,22 @@ class Worker:
                 else:
                     reply = {"error": f"unknown op {op!r}"}
             except Exception as exc:  # a worker bug: report it instead of dying
-                reply = {"error": f"worker error: {type(exc).__name__}: {exc}"}
+                where = traceback.extract_tb(exc.__traceback__)[-3:]
+                at = "; ".join(f"line {f.lineno} in {f.name}" for f in where)
+                reply = {"error": f"worker error: {type(exc).__name__}: {exc} (at {at})"}
             reply["id"] = msg.get("id")
             self.chan.send(reply)
             self.reap()
+            if op == "run" and msg.get("session") is None:
+                self.used_once = True
+            if self.used_once and self.spare is None:
+                if self.factory is not None:
+                    self.order_spare()  # the factory forks it while the host reads the reply
+                else:
+                    try:
+                        self.make_spare()
+                    except OSError:
+                        self.spare = None
 
     def op_hello(self):
         return {
@@ -415,35 +453,51 @@ class Worker:
     def holders(self):
         return {s["holder"] for s in self.sessions.values() if s["holder"]}
 
-    def sweep(self, keep=()):
-        """Kill every process below the worker except the session holders in ``keep``."""
+    def session_spares(self):
+        return {s["spare"] for s in self.sessions.values() if s.get("spare")}
+
+    def sweep(self, keep=(), roots=()):
+        """Kill every process below the worker except those in ``keep`` (holders, spares, the factory).
+
+        Every such process gets SIGKILL, and the tree is scanned again until a scan finds no process
+        that was not signalled yet (a killed process cannot fork any more); the worker does not wait for
+        them to finish exiting (their zombies are reaped later).
+        """
         keep = set(keep)
         me = os.getpid()
+        signalled = set()
         for round_ in range(200):
-            victims = []
-            frontier = list(self.children_of(me))
-            for h in keep:
-                frontier.extend(self.children_of(h))
+            # Orphans are re-parented to the worker (a child subreaper); the processes an execution left
+            # under its own process (or under a new session holder) are found from ``roots``. Children of
+            # the kept processes are spares (of the factory or of a holder), never walked.
+            frontier = list(self.children_of(me, True))  # the worker has one thread
+            for r in roots:
+                if r in keep:
+                    frontier.extend(self.children_of(r))
+                elif r:
+                    frontier.append(r)
             seen = set()
+            new = []
             while frontier:
                 p = frontier.pop()
                 if p in seen or p in keep:
                     continue
                 seen.add(p)
-                victims.append(p)
+                if p not in signalled and not self._is_zombie(p):
+                    new.append(p)
                 frontier.extend(self.children_of(p))
-            live = [p for p in victims if not self._is_zombie(p)]
-            if not live:
+            if not new:
                 self.reap()
                 return round_
-            for p in live:
+            for p in new:
+                signalled.add(p)
                 try:
                     os.kill(p, signal.SIGKILL)
                 except OSError:
                     pass
             self.reap()
             if round_ > 2:
-                time.sleep(0.002)
+                time.sleep(0.001)
         return -1
 
     @staticmethod
@@ -524,8 +578,7 @@ class Worker:
     def become_sandboxed(self, scratch):
         """In a freshly forked child of the worker: own process group, rlimits, unprivileged user."""
         lim = self.limits
-        os.setpgid(0, 0)
-        _prctl(_PR_SET_DUMPABLE, 1)  # inherited 0 from the worker; ptrace stays within the user anyway
+        os.setpgid(0, 0)  # (the process stays non-dumpable, as the worker: no ptrace between sandbox processes)
 
         def setlim(res, value):
             if value is None:
@@ -559,10 +612,8 @@ class Worker:
             os.setuid(self.uid)
         _prctl(_PR_SET_NO_NEW_PRIVS, 1)
         os.chdir(scratch)
-        env = dict(self.child_env)
-        env.update({"HOME": scratch, "TMPDIR": scratch, "PWD": scratch})
-        os.environ.clear()
-        os.environ.update(env)
+        for key in ("HOME", "TMPDIR", "PWD"):  # the rest of the (scrubbed) environment is the worker's
+            os.environ[key] = scratch
 
     @staticmethod
     def fresh_namespace():
@@ -570,9 +621,34 @@ class Worker:
 
     def child_run(self, req, ns, fds, sock=None, done_w=None):
         """Body of an execution child (never returns)."""
-        out_w, err_w, res_w = fds
         try:
-            os.setpgid(0, 0)
+            self.prepare_child(fds, [sock.fileno() if sock is not None else None, done_w])
+        except BaseException:
+            os._exit(_EXIT_CHILD_FAILED)
+        self.run_prepared(req, ns, fds[2], sock=sock, done_w=done_w)
+
+    def prepare_child(self, fds, keep=()):
+        """Own process group; stdout/stderr to the execution's pipes; every other descriptor closed."""
+        out_w, err_w, res_w = fds
+        os.setpgid(0, 0)
+        os.dup2(self.devnull, 0)
+        os.dup2(out_w, 1)
+        os.dup2(err_w, 2)
+        _close_fds_except([res_w, self.devnull, *keep])
+        # The worker's line-buffered streams on fds 0/1/2 (see main), which now lead to /dev/null and to
+        # this execution's pipes (restored in a session, where earlier code may have replaced them).
+        streams = []
+        for fd, stream in enumerate(self.stdio):
+            if stream.closed:
+                mode = "r" if fd == 0 else "w"
+                stream = open(fd, mode, encoding="utf-8", errors="backslashreplace", closefd=False, buffering=1)
+            streams.append(stream)
+        sys.stdin, sys.stdout, sys.stderr = streams
+        sys.__stdin__, sys.__stdout__, sys.__stderr__ = streams
+
+    def run_prepared(self, req, ns, res_w, sock=None, done_w=None):
+        """Run the request's code in a prepared child, report, then exit or take over the session."""
+        try:
             timeout = float(req.get("timeout") or self.limits["wall_s"])
             cpu = self.limits.get("cpu_s")
             if cpu:
@@ -581,18 +657,6 @@ class Worker:
                 if hard != resource.RLIM_INFINITY:
                     soft = min(soft, hard)
                 resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
-            os.dup2(self.devnull, 0)
-            os.dup2(out_w, 1)
-            os.dup2(err_w, 2)
-            keep = [res_w, done_w, sock.fileno() if sock is not None else None, self.devnull]
-            _close_fds_except(keep)
-            sys.stdin = sys.__stdin__ = open(0, encoding="utf-8", closefd=False)
-            sys.stdout = sys.__stdout__ = open(
-                1, "w", encoding="utf-8", errors="backslashreplace", closefd=False, buffering=1
-            )
-            sys.stderr = sys.__stderr__ = open(
-                2, "w", encoding="utf-8", errors="backslashreplace", closefd=False, buffering=1
-            )
             sys.argv = [req.get("filename", "<code>")]
             res = _execute(req["code"], ns, req.get("filename", "<code>"), self.limits)
             for stream in (sys.stdout, sys.stderr):
@@ -645,8 +709,14 @@ class Worker:
         os._exit(0)
 
     def holder_loop(self, sock, ns):
-        """A session holder: wait for executions, run each in a forked child (never returns)."""
+        """A session holder: wait for executions, run each in a child forked from its state (never returns).
+
+        After a run that does not keep its state (``persist=False``, e.g. a test), the holder forks the
+        child for the next run while this one executes (a "spare", reported to the worker so its sweeps
+        keep it): a series of tests then costs no fork on the critical path.
+        """
         sock.setblocking(True)
+        spare = None
         while True:
             self.reap()
             req, fds = _recv_request(sock)
@@ -657,13 +727,27 @@ class Worker:
                     os.close(fd)
                 continue
             done_r, done_w = os.pipe()
-            pid = os.fork()
-            if pid == 0:
-                os.close(done_r)
-                self.child_run(req, ns, fds, sock=sock, done_w=done_w)
+            pid = None
+            if spare is not None:
+                try:
+                    socket.send_fds(spare[1], [_frame(req)], [*fds, done_w])
+                    pid = spare[0]
+                except OSError:
+                    os.kill(spare[0], signal.SIGKILL)
+                spare[1].close()
+                spare = None
+            if pid is None:
+                pid = os.fork()
+                if pid == 0:
+                    os.close(done_r)
+                    self.child_run(req, ns, fds, sock=sock, done_w=done_w)
             for fd in (*fds, done_w):
                 os.close(fd)
             _send_event(sock, {"event": "forked", "run": req["run"], "pid": pid})
+            if not req.get("persist"):
+                spare = self.fork_session_spare(sock, ns, [done_r])
+                if spare is not None:
+                    _send_event(sock, {"event": "spare", "run": req["run"], "pid": spare[0]})
             data = b""
             try:
                 data = os.read(done_r, 1)
@@ -686,6 +770,32 @@ class Worker:
                 },
             )
 
+    def fork_session_spare(self, sock, ns, close=()):
+        """Fork a child of this holder that waits for the next run's request; return (pid, control socket)."""
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            pid = os.fork()
+        except OSError:
+            mine.close()
+            theirs.close()
+            return None
+        if pid == 0:
+            try:
+                mine.close()
+                for fd in close:
+                    os.close(fd)
+                req, fds = _recv_request(theirs, 4)
+                if req is None or len(fds) != 4:
+                    os._exit(0)
+                theirs.close()
+                out_w, err_w, res_w, done_w = fds
+                self.prepare_child([out_w, err_w, res_w], [sock.fileno(), done_w])
+            except BaseException:
+                os._exit(_EXIT_CHILD_FAILED)
+            self.run_prepared(req, ns, res_w, sock=sock, done_w=done_w)
+        theirs.close()
+        return (pid, mine)
+
     # ------------------------------------------------------------------ operations
     def op_open(self, msg):
         sid = msg["session"]
@@ -704,7 +814,15 @@ class Worker:
                 os._exit(_EXIT_CHILD_FAILED)
         theirs.close()
         mine.setblocking(False)
-        self.sessions[sid] = {"sock": mine, "holder": pid, "scratch": scratch, "opened": time.time(), "runs": 0}
+        self.sessions[sid] = {
+            "sock": mine,
+            "events": _EventReader(mine),
+            "holder": pid,
+            "scratch": scratch,
+            "opened": time.time(),
+            "runs": 0,
+            "spare": None,
+        }
         return {"session": sid, "holder": pid}
 
     def op_close(self, msg):
@@ -719,16 +837,21 @@ class Worker:
             s["sock"].close()
         except OSError:
             pass
-        if s["holder"]:
-            try:
-                os.kill(s["holder"], signal.SIGKILL)
-            except OSError:
-                pass
-        self.sweep(self.holders())
+        for pid in (s["holder"], s.get("spare")):
+            if pid:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+        self.sweep(self.keep_pids())
         self.sweep_files(s["opened"])
         self.remove_tree(s["scratch"])
 
     def shutdown(self):
+        self.drop_spare()
+        if self.factory is not None:
+            self.factory["sock"].close()
+            self.factory = None
         for sid in list(self.sessions):
             s = self.sessions.pop(sid)
             try:
@@ -737,6 +860,16 @@ class Worker:
                 pass
             self.remove_tree(s["scratch"])
         self.sweep(())
+        # Wait (briefly) until every killed process has exited and is reaped: nothing outlives close().
+        deadline = time.monotonic() + 3.0
+        while time.monotonic() < deadline:
+            self.sweep(())
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                time.sleep(0.002)
         self.sweep_files(self.cfg.get("started", 0.0))
 
     def op_run(self, msg):
@@ -759,42 +892,259 @@ class Worker:
             return self.run_in_session(msg, s, timeout)
         return self.run_once(msg, timeout)
 
+    def make_spare(self):
+        """Fork a sandboxed child, ready to run code (off the critical path of the next one-shot run).
+
+        The spare drops privileges, applies the limits and connects its stdout, stderr and result pipes,
+        then waits for a request on its own pipe. It is forked from the clean template like any child.
+        """
+        scratch = self.new_scratch()
+        pipes = [os.pipe() for _ in range(3)]
+        go_r, go_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.close(go_w)
+                for r, _w in pipes:
+                    os.close(r)
+                self.become_sandboxed(scratch)
+                self.prepare_child([w for _r, w in pipes], [go_r])
+                head = _read_exact(go_r, _HDR.size)
+                body = _read_exact(go_r, _HDR.unpack(head)[0]) if head else None
+                if body is None:
+                    os._exit(0)  # the worker went away, or closed the sandbox
+                os.close(go_r)
+                self.run_prepared(json.loads(body.decode("utf-8")), self.fresh_namespace(), pipes[2][1])
+            finally:
+                os._exit(_EXIT_CHILD_FAILED)
+        os.close(go_r)
+        for _r, w in pipes:
+            os.close(w)
+        self.spare = {"pid": pid, "go": go_w, "fds": [r for r, _w in pipes], "scratch": scratch, "parent": "worker"}
+
+    # ------------------------------------------------------------------ the spare factory
+    def start_factory(self):
+        """Fork the factory: a copy of the clean template that forks spares when the worker asks.
+
+        Forking costs a millisecond or more of copy-on-write work here; the factory does it in parallel
+        with the worker, which only sends one byte per spare and later receives the spare's pipes.
+        """
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        pid = os.fork()
+        if pid == 0:
+            try:
+                mine.close()
+                _close_fds_except([theirs.fileno(), self.devnull])
+                self.factory_loop(theirs)
+            finally:
+                os._exit(0)
+        theirs.close()
+        self.factory = {"pid": pid, "sock": mine, "pending": 0}
+
+    def factory_loop(self, sock):
+        """The factory: fork a spare per command byte; report each child's exit status to the worker."""
+        wake_r, wake_w = os.pipe()
+        os.set_blocking(wake_r, False)
+        os.set_blocking(wake_w, False)
+        signal.set_wakeup_fd(wake_w)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        poller = select.poll()
+        poller.register(sock.fileno(), select.POLLIN)
+        poller.register(wake_r, select.POLLIN)
+        while True:
+            try:
+                events = poller.poll()
+            except InterruptedError:
+                events = []
+            for fd, _ev in events:
+                if fd == wake_r:
+                    try:
+                        os.read(wake_r, 4096)
+                    except OSError:
+                        pass
+                    continue
+                try:
+                    cmd = sock.recv(1)
+                except OSError:
+                    cmd = b""
+                if not cmd:
+                    os._exit(0)
+                try:
+                    pid = os.fork()
+                except OSError:
+                    continue  # the worker times out waiting and forks the spare itself
+                if pid == 0:
+                    signal.set_wakeup_fd(-1)
+                    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                    os.close(wake_r)
+                    os.close(wake_w)
+                    self.spare_main(sock)
+            while True:
+                try:
+                    pid, status = os.waitpid(-1, os.WNOHANG)
+                except ChildProcessError:
+                    break
+                if pid == 0:
+                    break
+                try:
+                    sock.sendall(_frame({"exited": pid, "status": status}))
+                except OSError:
+                    os._exit(0)
+
+    def spare_main(self, sock):
+        """A spare forked by the factory: hand the pipes to the worker, become sandboxed, wait for code."""
+        try:
+            scratch = os.path.join(self.scratch_root, f"s{os.getpid()}")
+            os.mkdir(scratch, 0o700)
+            if self.uid is not None:
+                os.chown(scratch, self.uid, self.gid)
+            pipes = [os.pipe() for _ in range(3)]
+            go_r, go_w = os.pipe()
+            socket.send_fds(sock, [_frame({"pid": os.getpid(), "scratch": scratch})], [r for r, _w in pipes] + [go_w])
+            sock.close()
+            os.close(go_w)
+            for r, _w in pipes:
+                os.close(r)
+            self.become_sandboxed(scratch)
+            self.prepare_child([w for _r, w in pipes], [go_r])
+            head = _read_exact(go_r, _HDR.size)
+            body = _read_exact(go_r, _HDR.unpack(head)[0]) if head else None
+            if body is None:
+                os._exit(0)
+            os.close(go_r)
+            self.run_prepared(json.loads(body.decode("utf-8")), self.fresh_namespace(), pipes[2][1])
+        finally:
+            os._exit(_EXIT_CHILD_FAILED)
+
+    def order_spare(self):
+        """Ask the factory for a spare (returns at once; the spare is collected by take_spare)."""
+        f = self.factory
+        if f is None or f["pending"] or self.spare is not None:
+            return
+        try:
+            f["sock"].sendall(b"f")
+            f["pending"] = 1
+        except OSError:
+            self.factory = None
+
+    def take_spare(self, timeout=5.0):
+        """The ready spare: collected from the factory, or forked here when the factory fails."""
+        if self.spare is not None and not self._alive(self.spare["pid"]):
+            self.drop_spare()
+        if self.spare is None and self.factory is not None:
+            self.order_spare()
+            deadline = time.monotonic() + timeout
+            while self.spare is None and self.factory is not None and time.monotonic() < deadline:
+                self.factory_pump(max(deadline - time.monotonic(), 0.0))
+        if self.spare is None:
+            self.make_spare()
+        spare, self.spare = self.spare, None
+        return spare
+
+    def factory_pump(self, timeout):
+        """Read one message from the factory: a new spare's pipes, or a child's exit status."""
+        f = self.factory
+        if f is None:
+            return
+        sock = f["sock"]
+        ready, _, _ = select.select([sock], [], [], timeout)
+        if not ready:
+            return
+        try:
+            head, fds, _flags, _addr = socket.recv_fds(sock, _HDR.size, 4)
+            while head and len(head) < _HDR.size:
+                more = sock.recv(_HDR.size - len(head))
+                if not more:
+                    break
+                head += more
+            if len(head) < _HDR.size:
+                raise OSError("the factory closed its socket")
+            n = _HDR.unpack(head)[0]
+            body = b""
+            while len(body) < n:
+                more = sock.recv(n - len(body))
+                if not more:
+                    raise OSError("the factory closed its socket")
+                body += more
+            info = json.loads(body.decode("ascii"))
+        except (OSError, ValueError, struct.error):
+            self.factory = None  # a broken factory: spares are forked by the worker from now on
+            return
+        if "exited" in info:
+            self.exit_status[int(info["exited"])] = int(info["status"])
+            while len(self.exit_status) > 256:
+                self.exit_status.pop(next(iter(self.exit_status)))
+            return
+        f["pending"] = 0
+        spare = {"pid": int(info["pid"]), "go": -1, "fds": [], "scratch": info["scratch"], "parent": "factory"}
+        if len(fds) == 4:
+            spare["fds"], spare["go"] = list(fds[:3]), fds[3]
+        else:
+            for fd in fds:
+                os.close(fd)
+        if self.spare is None and spare["go"] >= 0:
+            self.spare = spare
+        else:
+            self.spare, extra = (self.spare, spare) if self.spare is not None else (None, spare)
+            for fd in (extra["go"], *extra["fds"]):
+                if fd >= 0:
+                    os.close(fd)
+            self.kill_group(extra["pid"])
+
+    def drop_spare(self):
+        sp, self.spare = self.spare, None
+        if sp is None:
+            return
+        for fd in (sp["go"], *sp["fds"]):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.kill_group(sp["pid"])
+        self.remove_tree(sp["scratch"])
+
+    def keep_pids(self):
+        """Processes below the worker that must survive a sweep: session holders and the spare."""
+        keep = self.holders() | self.session_spares()
+        if self.spare is not None:
+            keep.add(self.spare["pid"])
+        if self.factory is not None:
+            keep.add(self.factory["pid"])
+        return keep
+
     def run_once(self, msg, timeout):
         started = time.time()
         stamps = self.dir_stamps()
         t0 = time.monotonic()
         deadline = t0 + timeout
-        scratch = self.new_scratch()
-        pipes = [os.pipe() for _ in range(3)]
-        pid = os.fork()
-        if pid == 0:
-            try:
-                for r, _w in pipes:
-                    os.close(r)
-                self.become_sandboxed(scratch)
-                self.child_run(msg, self.fresh_namespace(), [w for _r, w in pipes])
-            finally:
-                os._exit(_EXIT_CHILD_FAILED)
-        for _r, w in pipes:
-            os.close(w)
-        pidfd = None
+        spare = self.take_spare()
+        if self.cfg.get("order_early", True):
+            self.order_spare()  # the next spare is forked while this one runs
+        pid, scratch = spare["pid"], spare["scratch"]
+        mine = spare["parent"] == "worker"  # else the factory reports its exit status
+        body = json.dumps(msg, ensure_ascii=True).encode("ascii")
         try:
-            pidfd = os.pidfd_open(pid)
-        except (AttributeError, OSError):
-            pass
-        col = _Collector([r for r, _w in pipes], self.limits)
+            _write_all(spare["go"], _HDR.pack(len(body)) + body)
+        except OSError:
+            pass  # the spare died: the collection below reports it
+        os.close(spare["go"])
+        col = _Collector(spare["fds"], self.limits)
+        fsock = self.factory["sock"].fileno() if (self.factory is not None and not mine) else None
         status = None
-        rusage = None
         killed_by = None
         stopped = False
         while True:
             now = time.monotonic()
             if status is None:
-                got, st, ru = os.wait4(pid, os.WNOHANG)
-                if got == pid:
-                    status, rusage = st, ru
-            if status is not None and (col.all_eof() or col.grace_over(now)):
-                break
+                if mine:
+                    got, st, _ru = os.wait4(pid, os.WNOHANG)
+                    if got == pid:
+                        status = st
+                elif pid in self.exit_status:
+                    status = self.exit_status.pop(pid)
+            finished = status is not None or col.result_ready()
+            if finished and (col.all_eof() or col.grace_over(now)):
+                break  # (a child that delivered its result is not waited for: its exit is reaped later)
             if col.over_limit and killed_by is None:
                 killed_by = "output"
                 stopped = True
@@ -806,29 +1156,24 @@ class Worker:
                 self.kill_group(pid)
             if stopped and now >= deadline + _KILL_WAIT_S:
                 break
-            extra = [pidfd] if (pidfd is not None and status is None) else []
-            wait = min(max(deadline - now, 0.0), 0.05 if pidfd is None else 1.0)
-            if stopped or status is not None or (pidfd is None and col.all_eof()):
-                wait = 0.001 if col.all_eof() else 0.01
-            col.poll(extra, wait, now if status is not None else None)
-        if status is None:
-            self.kill_group(pid)
-            try:
-                _, status, rusage = os.wait4(pid, 0)
-            except ChildProcessError:
-                status = 0
-        if pidfd is not None:
-            os.close(pidfd)
+            wait = min(max(deadline - now, 0.0), 1.0)
+            if stopped or finished:
+                wait = 0.01
+            if mine and col.all_eof():
+                wait = 0.001
+            ready = col.poll([fsock] if fsock is not None else [], wait, now if finished else None)
+            if fsock is not None and fsock in ready:
+                self.factory_pump(0.0)
+                if self.factory is None:
+                    fsock = None
         col.close()
-        self.sweep(self.holders())
+        self.sweep(self.keep_pids(), roots=[pid])
         wall = time.monotonic() - t0
         self.sweep_files(started, stamps)
         self.remove_tree(scratch)
-        out = col.result(status, killed_by, wall)
-        if rusage is not None:
-            out["cpu_s"] = rusage.ru_utime + rusage.ru_stime
-            out["maxrss_kb"] = rusage.ru_maxrss
-        return out
+        if status is None and col.result_ready():
+            status = 0  # it delivered its result; its exit is not waited for
+        return col.result(status, killed_by, wall)
 
     def run_in_session(self, msg, s, timeout):
         started = time.time()
@@ -852,16 +1197,15 @@ class Worker:
             sock.setblocking(True)
             socket.send_fds(sock, [_HDR.pack(len(body))], [w for _r, w in pipes])
             sock.sendall(body)
+            sock.setblocking(False)
         except OSError:
             for r, w in pipes:
                 os.close(r)
                 os.close(w)
             return self.session_lost(s, msg, "the session holder is gone")
-        finally:
-            sock.setblocking(False)
         for _r, w in pipes:
             os.close(w)
-        events = _EventReader(sock)
+        events = s["events"]
         col = _Collector([r for r, _w in pipes], self.limits)
         child = None
         status = None
@@ -869,17 +1213,18 @@ class Worker:
         stopped = False
         while True:
             now = time.monotonic()
-            ev = events.pop()
-            while ev is not None:
+            for ev in self.session_events(s):
                 if ev.get("run") == run_id:
                     if ev.get("event") == "forked":
                         child = int(ev["pid"])
                     elif ev.get("event") == "exited":
                         status = int(ev["status"])
                         col.cpu_s = float(ev.get("cpu_s") or 0.0)
-                ev = events.pop()
             finished = status is not None or col.result_ready()
-            if finished and (col.all_eof() or col.grace_over(now)):
+            # (the "forked" event names the run's process, whose leftovers the sweep below kills)
+            if finished and (col.all_eof() or col.grace_over(now)) and (child is not None or events.eof):
+                break
+            if finished and now > deadline + _KILL_WAIT_S:
                 break
             if events.eof and col.all_eof():
                 break
@@ -906,7 +1251,9 @@ class Worker:
         holder = res.get("holder") if res else None
         if holder:
             s["holder"] = int(holder)
-        self.sweep(self.holders())
+            s["spare"] = None
+            s["holder_run"] = run_id  # spares announced for earlier runs belonged to the old holder
+        self.sweep(self.keep_pids(), roots=[int(holder) if holder else child])
         self.sweep_files(started, stamps)
         out = col.result(status if status is not None else (0 if res else None), killed_by, time.monotonic() - t0)
         out["persisted"] = bool(holder)
@@ -914,6 +1261,29 @@ class Worker:
             lost = self.session_lost(s, msg, "the session holder died during the execution")
             out["status_note"] = lost["message"]
             out["session_lost"] = True
+        return out
+
+    def drain_session_events(self, deadline):
+        """Read the events the holders sent since their last run (waiting until quiet, or ``deadline``)."""
+        socks = {s["sock"].fileno(): s for s in self.sessions.values() if not s["events"].eof}
+        while socks and time.monotonic() < deadline:
+            ready, _, _ = select.select(list(socks), [], [], 0.05)
+            if not ready:
+                return
+            for fd in ready:
+                socks[fd]["events"].feed()
+                self.session_events(socks[fd])
+
+    def session_events(self, s):
+        """The session's complete events so far (records the spares its holder announces)."""
+        events = s["events"]
+        out = []
+        ev = events.pop()
+        while ev is not None:
+            if ev.get("event") == "spare" and int(ev.get("run", 0)) > s.get("holder_run", 0):
+                s["spare"] = int(ev["pid"])
+            out.append(ev)
+            ev = events.pop()
         return out
 
     def session_lost(self, s, msg, why):
@@ -1077,7 +1447,11 @@ def main():
     os.dup2(devnull, 0)
     os.dup2(devnull, 1)
     os.close(devnull)
-    sys.stdout = open(1, "w", closefd=False)
+    # Line-buffered UTF-8 streams on fds 0/1/2, inherited by every execution child (whose fds 1 and 2
+    # lead to its output pipes): created once here instead of in each child.
+    sys.stdin = sys.__stdin__ = open(0, encoding="utf-8", closefd=False)
+    sys.stdout = sys.__stdout__ = open(1, "w", encoding="utf-8", errors="backslashreplace", closefd=False, buffering=1)
+    sys.stderr = sys.__stderr__ = open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False, buffering=1)
     _prctl(_PR_SET_CHILD_SUBREAPER, 1)
     _prctl(_PR_SET_DUMPABLE, 0)
     if cfg.get("die_with_parent"):
@@ -1103,7 +1477,14 @@ def main():
         except BaseException:  # a missing optional module must not stop the worker
             failed.append(name)
     cfg["preloaded"], cfg["preload_failed"] = loaded, failed
-    Worker(cfg, Channel(in_fd, out_fd)).serve()
+    import gc
+
+    gc.collect()
+    gc.freeze()  # the template's objects are never scanned by a child's garbage collector
+    worker = Worker(cfg, Channel(in_fd, out_fd))
+    if cfg.get("factory", True):
+        worker.start_factory()
+    worker.serve()
 
 
 if __name__ == "__main__":

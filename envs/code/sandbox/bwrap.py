@@ -57,9 +57,9 @@ def _namespace_args(privileged: bool, features: frozenset[str], die_with_parent:
         for cap in _WORKER_CAPS:
             args += ["--cap-add", cap]
     else:
-        args = ["--unshare-all"]
+        args = ["--unshare-all", "--unshare-user"]  # an unprivileged user namespace is required here
         if "--disable-userns" in features:
-            args += ["--disable-userns"]
+            args += ["--disable-userns"]  # and the code may not create another one
     args += ["--new-session", "--hostname", "sandbox"]
     if die_with_parent and "--die-with-parent" in features:
         args += ["--die-with-parent"]

@@ -100,6 +100,9 @@ class ProcessSandbox(Sandbox):
             self._holder.cleanups.append(lambda: shutil.rmtree(root, ignore_errors=True))
         return self._root
 
+    def _forget_resources(self) -> None:
+        self._root = None
+
     def _sweep_dirs(self) -> list[str]:
         return [d for d in ("/tmp", "/var/tmp", "/dev/shm") if os.path.isdir(d)]
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 from toolgym.envs.code.sandbox import BACKENDS, Limits
 
 #: Tight limits so hostile code ends quickly.
 BATTERY_LIMITS = Limits(
-    wall_s=1.5,
+    wall_s=1.0,
     cpu_s=1.0,
     memory_mb=512,
     processes=16,
@@ -57,22 +58,32 @@ def battery_sandbox(backend, monkeypatch):
     sb.close()
 
 
-def processes_of_uid(uid: int) -> list[int]:
-    """Host pids whose real uid is ``uid``."""
+def _live_processes_of_uid(uid: int) -> list[int]:
     out = []
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
         try:
             with open(f"/proc/{name}/status") as fh:
-                for line in fh:
-                    if line.startswith("Uid:"):
-                        if int(line.split()[1]) == uid:
-                            out.append(int(name))
-                        break
+                fields = dict(line.split(":", 1) for line in fh if ":" in line)
         except OSError:
             continue
+        if int(fields.get("Uid", "-1").split()[0]) == uid and not fields.get("State", "").strip().startswith("Z"):
+            out.append(int(name))
     return out
+
+
+def processes_of_uid(uid: int, at_most: int = 0, wait_s: float = 2.0) -> list[int]:
+    """Host pids running as ``uid`` (zombies excluded), once there are at most ``at_most`` or ``wait_s`` passed.
+
+    Killed processes take a moment to exit: a process is "left behind" when it is still alive seconds later.
+    """
+    deadline = time.monotonic() + wait_s
+    while True:
+        pids = _live_processes_of_uid(uid)
+        if len(pids) <= at_most or time.monotonic() > deadline:
+            return pids
+        time.sleep(0.02)
 
 
 def descendants(pid: int) -> list[int]:
@@ -98,18 +109,34 @@ def descendants(pid: int) -> list[int]:
     return out
 
 
+def _ns_pid(pid: int) -> int:
+    """The pid as seen inside the innermost PID namespace of the process (bwrap's own namespace)."""
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("NSpid:"):
+                    return int(line.split()[-1])
+    except OSError:
+        pass
+    return pid
+
+
 @pytest.fixture
 def leftovers():
-    """``leftovers(sb, holders=0)``: the sandbox's processes beyond its worker and session holders."""
+    """``leftovers(sb, holders=0)``: processes of the sandbox beyond its worker, factory, spare and holders."""
 
     def check(sb, holders: int = 0) -> list[int]:
+        known = sb.processes()
+        allowed = {p for p in [known["spare"], known["factory"], *known["holders"], *known["session_spares"]] if p}
+        assert len(known["holders"]) == holders, known
         uid = sb.info.get("drop_uid")
         if uid is not None:  # root host: every process of the code runs as the sandbox's own uid
-            pids = processes_of_uid(uid)
-            return pids if len(pids) > holders else []
+            as_uid = {p for p in [known["spare"], *known["holders"], *known["session_spares"]] if p}  # not the factory
+            pids = processes_of_uid(uid, at_most=len(as_uid))
+            return [p for p in pids if _ns_pid(p) not in as_uid]
         transport = sb._holder.transport
         below = descendants(transport.proc.pid) if transport is not None else []
-        expected = holders + (1 if sb.name == "bwrap" else 0)  # bwrap: its init plus the worker
+        expected = len(allowed) + (1 if sb.name == "bwrap" else 0)  # bwrap: its init plus the worker
         return below if len(below) > expected else []
 
     return check

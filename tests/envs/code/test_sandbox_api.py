@@ -294,3 +294,26 @@ def test_exec_result_failure_and_summary():
     assert r.status == "sandbox_error" and not r.ok and r.summary() == "sandbox error: boom"
     assert ExecResult(status="timeout").summary().startswith("stopped")
     assert time.monotonic() > 0
+
+
+def test_a_forked_host_process_does_not_touch_the_original_worker():
+    import os
+
+    sb = ProcessSandbox(limits=LIMITS)
+    s = sb.session()
+    s.run("v = 7")
+    worker = sb._holder.transport.proc.pid
+    pid = os.fork()
+    if pid == 0:  # the forked copy gets its own worker (and session, replayed); the original is untouched
+        try:
+            ok = sb.run("print(5)").stdout == "5\n" and s.run("v").value == "7"
+            ok = ok and sb._holder.transport.proc.pid != worker
+            sb.close()
+        except BaseException:
+            ok = False
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    assert sb.alive and sb._holder.transport.proc.pid == worker
+    assert s.run("v + 1").value == "8"
+    sb.close()
