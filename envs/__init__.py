@@ -71,3 +71,18 @@ register(
     id="toolgym/PythonTasks-v0",
     entry_point="toolgym.envs.code.env:PythonTasksEnv",
 )
+
+register(
+    id="toolgym/Household-v0",
+    entry_point="toolgym.envs.household.env:HouseholdEnv",
+)
+
+register(
+    id="toolgym/ALFWorld-v0",
+    entry_point="toolgym.envs.household.env:ALFWorldEnv",
+)
+
+register(
+    id="toolgym/ALFWorld-Official-v0",
+    entry_point="toolgym.envs.household.official:ALFWorldOfficialEnv",
+)

@@ -156,6 +156,9 @@ class TextEnv(gym.Env[ObsT, str], Generic[ObsT]):
     expert_solves_all: ClassVar[bool] = True
     #: Whether the env can be pickled mid-episode (False when it holds live handles such as processes).
     picklable: ClassVar[bool] = True
+    #: Whether stepping drives an external engine slow enough (seconds per episode) that the shared test
+    #: battery runs this env's checks only with the ``slow`` tests.
+    heavy: ClassVar[bool] = False
 
     #: The env's action grammar; subclasses set it in ``__init__``.
     grammar: Grammar

@@ -10,7 +10,7 @@ from gymnasium.utils.env_checker import check_env
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from toolgym.registry import describe, toolgym_ids
+from toolgym.registry import describe, env_class, toolgym_ids
 from toolgym.testing import (
     check_bad_actions,
     check_determinism,
@@ -27,6 +27,8 @@ def _params():
     for env_id in toolgym_ids():
         status = describe(env_id).status
         marks = [] if status.available else [pytest.mark.skip(reason=f"{env_id}: data missing: {status.detail}")]
+        if getattr(env_class(env_id), "heavy", False):
+            marks.append(pytest.mark.slow)
         params.append(pytest.param(env_id, id=env_id.split("/", 1)[1], marks=marks))
     return params
 
