@@ -12,7 +12,10 @@ TORCH_SPEC ?= torch==2.13.0
 EXTRAS ?= all,test
 STAMP := $(VENV)/.toolgym-$(shell cat setup.cfg pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
-DEMO_OUT ?= runs/demo-$(shell date +%Y%m%d-%H%M%S)
+# Evaluated once (a recursive variable would call `date` at each use and could name two folders).
+ifndef DEMO_OUT
+DEMO_OUT := runs/demo-$(shell date +%Y%m%d-%H%M%S)
+endif
 
 .PHONY: demo test test-fast install system-deps lint typecheck clean
 
@@ -31,8 +34,12 @@ install: $(STAMP)
 system-deps:
 	@bash scripts/system_deps.sh
 
+# The main job: every env family, baselines and the tiny LLM agent; real-data envs join when
+# TOOLGYM_DATA_DIR holds their data. Prints the leaderboard and the HTML report's path.
 demo: $(STAMP)
 	$(VENV)/bin/toolgym bench quick --out $(DEMO_OUT)
+	@echo "Run folder: $(DEMO_OUT) (reprint: $(VENV)/bin/toolgym report $(DEMO_OUT))"
+	@echo "HTML report: $(abspath $(DEMO_OUT))/report.html"
 
 # The whole suite: slow and LLM tests included; network and docker tests skip themselves when unreachable.
 test: $(STAMP) system-deps

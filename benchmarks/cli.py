@@ -1,15 +1,18 @@
-"""The ``toolgym`` command line: list environments, play one in the terminal (and, later, run sweeps)."""
+"""The ``toolgym`` command line: list environments, play one, run benchmark sweeps, report and compare them."""
 
 from __future__ import annotations
 
+import os
+import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import gymnasium as gym
 import numpy as np
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -27,7 +30,9 @@ app = typer.Typer(
 
 
 def _console() -> Console:
-    return Console(highlight=False, soft_wrap=True)
+    # Piped or redirected output (make demo | tee, CI logs) has room: give tables 160 columns, not rich's 80.
+    wide = not sys.stdout.isatty() and "COLUMNS" not in os.environ
+    return Console(highlight=False, soft_wrap=True, width=160 if wide else None)
 
 
 @app.command("envs")
@@ -121,6 +126,213 @@ def play_command(
             console.print(f"episode over: {outcome}, score {info['score']:.3f}, steps {info['step']}")
     finally:
         env.close()
+
+
+# ---------------------------------------------------------------------------------------------- sweeps
+def _err_console() -> Console:
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _fail(exc: BaseException, code: int) -> typer.Exit:
+    _err_console().print(f"[red]error:[/red] {escape(str(exc))}")
+    return typer.Exit(code)
+
+
+def _setup_logging(verbose: bool) -> None:
+    import logging
+
+    from rich.logging import RichHandler
+
+    root = logging.getLogger("toolgym")
+    if not any(isinstance(h, RichHandler) for h in root.handlers):
+        root.addHandler(RichHandler(console=_err_console(), show_time=False, show_path=False))
+    root.setLevel(logging.INFO if verbose else logging.WARNING)
+
+
+def _list_suites(console: Console) -> None:
+    from toolgym.benchmarks.suite import builtin_suites
+
+    table = Table(title="built-in suites (or give a path to a YAML file)")
+    table.add_column("suite")
+    table.add_column("description", overflow="fold")
+    for name, description in builtin_suites().items():
+        table.add_row(name, description)
+    console.print(table)
+
+
+def _show_plan(console: Console, plan: Any) -> None:
+    table = Table(title=f"plan of suite {plan.suite} ({plan.episodes} episodes, families: {', '.join(plan.families)})")
+    for col in ("env", "family", "policy", "seeds", "episodes"):
+        table.add_column(col, overflow="fold")
+    groups: dict[tuple[str, str], list[Any]] = {}
+    for cell in plan.cells:
+        groups.setdefault((cell.env, cell.policy), []).append(cell)
+    for (env, policy), cells in groups.items():
+        seeds = ",".join(str(c.seed) for c in cells)
+        table.add_row(env, cells[0].family, policy, seeds, str(sum(len(c.episodes) for c in cells)))
+    console.print(table)
+    for entry, reason in plan.skipped:
+        console.print(f"[yellow]skipped[/yellow] {escape(entry)}: {escape(reason)}")
+
+
+def _track(console: Console, out: Path, tensorboard: bool, mlflow: bool, mlflow_uri: str | None) -> None:
+    from toolgym.benchmarks.tracking import log_mlflow, log_tensorboard
+
+    if tensorboard:
+        console.print(f"TensorBoard logs: {log_tensorboard(out)}")
+    if mlflow:
+        uri = mlflow_uri or os.environ.get("MLFLOW_TRACKING_URI") or str(out / "mlruns")
+        console.print(f"MLflow run {log_mlflow(out, uri)} logged to {uri}")
+
+
+def _finish_report(console: Console, out: Path, *, html: bool) -> None:
+    from toolgym.benchmarks.leaderboard import print_leaderboard
+
+    print_leaderboard(out, console)
+    if html:
+        from toolgym.benchmarks.report import write_report
+
+        console.print(f"report: [bold]{write_report(out)}[/bold]")
+
+
+@app.command("bench")
+def bench_command(
+    suite: Annotated[
+        str | None, typer.Argument(help="A built-in suite (smoke, quick, paper...) or a YAML file.")
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Run folder (default runs/<suite>-<time>).")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", "-w", min=1, help="Workers (default: CPU cores).")] = None,
+    backend: Annotated[str, typer.Option(help="local (process pool) or ray.")] = "local",
+    resume: Annotated[bool, typer.Option(help="Finish the run in --out, skipping recorded episodes.")] = False,
+    retry_errors: Annotated[bool, typer.Option(help="With --resume, rerun the episodes that ended in error.")] = False,
+    llm: Annotated[str | None, typer.Option(help="Model for every LLM policy (e.g. openai:gpt-4o-mini).")] = None,
+    ray_address: Annotated[str | None, typer.Option(help="Ray cluster address (default: a local Ray).")] = None,
+    dry_run: Annotated[bool, typer.Option(help="Show the plan and exit.")] = False,
+    list_suites: Annotated[bool, typer.Option("--list", help="List the built-in suites and exit.")] = False,
+    html: Annotated[bool, typer.Option(help="Write the HTML report at the end.")] = True,
+    tensorboard: Annotated[bool, typer.Option(help="Also log the metrics to TensorBoard (OUT/tensorboard).")] = False,
+    mlflow: Annotated[bool, typer.Option(help="Also log the metrics to MLflow.")] = False,
+    mlflow_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI (default OUT/mlruns).")] = None,
+    progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False,
+) -> None:
+    """Run a benchmark suite: envs x policies x seeds, recorded episode by episode into a resumable run folder."""
+    import time
+
+    from toolgym.benchmarks.backends import BackendError
+    from toolgym.benchmarks.runner import plan_suite, run_suite
+    from toolgym.benchmarks.store import RunDirError, StoreError
+
+    from toolgym.error import ConfigError
+
+    console = _console()
+    _setup_logging(verbose)
+    if list_suites or suite is None:
+        _list_suites(console)
+        return
+    try:
+        s, plan = plan_suite(suite, llm=llm)
+    except ConfigError as exc:
+        raise _fail(exc, 2) from None
+    if dry_run:
+        _show_plan(console, plan)
+        return
+    out = out or Path("runs") / f"{s.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    for entry, reason in plan.skipped:
+        _err_console().print(f"[yellow]skipped[/yellow] {escape(entry)}: {escape(reason)}")
+    observers = []
+    if progress:
+        from toolgym.benchmarks.progress import RichProgress
+
+        observers.append(RichProgress(_err_console()))
+    try:
+        result = run_suite(
+            s, out, workers=workers, backend=backend, resume=resume, retry_errors=retry_errors,
+            ray_address=ray_address, observers=observers,
+        )  # fmt: skip
+    except (RunDirError, ConfigError) as exc:
+        raise _fail(exc, 2) from None
+    except (StoreError, BackendError) as exc:
+        raise _fail(exc, 1) from None
+    console.print(
+        f"{result.status}: {result.recorded}/{result.plan.episodes} episodes in {out} "
+        f"({result.ran} run now, {result.resumed_from} resumed) in {result.elapsed_s:.1f} s"
+    )
+    try:
+        _finish_report(console, out, html=html)
+        _track(console, out, tensorboard, mlflow, mlflow_uri)
+    except (StoreError, ConfigError) as exc:
+        raise _fail(exc, 1) from None
+    if result.status != "complete":
+        console.print(f"[yellow]not finished[/yellow]: rerun with `toolgym bench {suite} --out {out} --resume`")
+        raise typer.Exit(130 if result.status == "interrupted" else 3)
+
+
+@app.command("report")
+def report_command(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder written by `toolgym bench`.")],
+    html: Annotated[bool, typer.Option(help="Write the HTML report.")] = True,
+    html_path: Annotated[Path | None, typer.Option(help="Where to write it (default RUN_DIR/report.html).")] = None,
+    parquet: Annotated[bool, typer.Option(help="Also export the records to RUN_DIR/results.parquet.")] = False,
+    tensorboard: Annotated[bool, typer.Option(help="Log the metrics to TensorBoard (RUN_DIR/tensorboard).")] = False,
+    mlflow: Annotated[bool, typer.Option(help="Log the metrics to MLflow.")] = False,
+    mlflow_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI (default RUN_DIR/mlruns).")] = None,
+) -> None:
+    """Print a run's leaderboard (95% CIs over seeds) and write its self-contained HTML report."""
+    from toolgym.benchmarks.leaderboard import print_leaderboard
+    from toolgym.benchmarks.store import StoreError
+
+    from toolgym.error import ConfigError
+
+    console = _console()
+    try:
+        print_leaderboard(run_dir, console)
+        if html:
+            from toolgym.benchmarks.report import write_report
+
+            console.print(f"report: [bold]{write_report(run_dir, html_path)}[/bold]")
+        if parquet:
+            from toolgym.benchmarks.export import export_parquet
+
+            console.print(f"parquet: {export_parquet(run_dir)}")
+        _track(console, run_dir, tensorboard, mlflow, mlflow_uri)
+    except ConfigError as exc:
+        raise _fail(exc, 2) from None
+    except StoreError as exc:
+        raise _fail(exc, 1) from None
+
+
+@app.command("compare")
+def compare_command(
+    dir_a: Annotated[Path, typer.Argument(help="Run folder A.")],
+    dir_b: Annotated[Path, typer.Argument(help="Run folder B.")],
+) -> None:
+    """Compare two runs: per env x policy, each metric's change from A to B with a 95% CI."""
+    from toolgym.benchmarks.compare import compare_runs, comparison_table
+    from toolgym.benchmarks.store import StoreError
+
+    from toolgym.error import ConfigError
+
+    console = _console()
+    try:
+        c = compare_runs(dir_a, dir_b)
+    except ConfigError as exc:
+        raise _fail(exc, 2) from None
+    except StoreError as exc:
+        raise _fail(exc, 1) from None
+    if not c.same_suite:
+        console.print("[yellow]note:[/yellow] the runs used different suite definitions; compare with care.")
+    if c.cells:
+        console.print(comparison_table(c))
+        console.print(
+            "[dim]Δ = B - A ± half-width of the 95% CI (t over paired seeds, else bootstrap); green/red: the CI "
+            "excludes 0 (better/worse), dim: it does not.[/dim]"
+        )
+    else:
+        console.print("[yellow]the runs have no env x policy in common[/yellow]")
+    for name, cells in (("A", c.only_a), ("B", c.only_b)):
+        if cells:
+            console.print(f"only in {name}: " + ", ".join(f"{e} x {p}" for e, p in cells))
 
 
 def main() -> None:
