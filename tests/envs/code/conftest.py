@@ -68,15 +68,16 @@ def _live_processes_of_uid(uid: int) -> list[int]:
                 fields = dict(line.split(":", 1) for line in fh if ":" in line)
         except OSError:
             continue
-        if int(fields.get("Uid", "-1").split()[0]) == uid and not fields.get("State", "").strip().startswith("Z"):
+        if int(fields.get("Uid", "-1").split()[0]) == uid and fields.get("State", "").strip()[:1] not in ("Z", "X"):
             out.append(int(name))
     return out
 
 
-def processes_of_uid(uid: int, at_most: int = 0, wait_s: float = 2.0) -> list[int]:
+def processes_of_uid(uid: int, at_most: int = 0, wait_s: float = 5.0) -> list[int]:
     """Host pids running as ``uid`` (zombies excluded), once there are at most ``at_most`` or ``wait_s`` passed.
 
-    Killed processes take a moment to exit: a process is "left behind" when it is still alive seconds later.
+    Killed processes take a moment to exit (longer on a loaded machine, or under ``nice``): a process is "left
+    behind" when it is still alive seconds later.
     """
     deadline = time.monotonic() + wait_s
     while True:
@@ -133,6 +134,10 @@ def leftovers():
         if uid is not None:  # root host: every process of the code runs as the sandbox's own uid
             as_uid = {p for p in [known["spare"], *known["holders"], *known["session_spares"]] if p}  # not the factory
             pids = processes_of_uid(uid, at_most=len(as_uid))
+            # The factory may fork a new spare after the first snapshot: the sandbox's own processes, read
+            # again after listing the uid's, are not leftovers.
+            again = sb.processes()
+            as_uid |= {p for p in [again["spare"], *again["holders"], *again["session_spares"]] if p}
             return [p for p in pids if _ns_pid(p) not in as_uid]
         transport = sb._holder.transport
         below = descendants(transport.proc.pid) if transport is not None else []
