@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import gymnasium as gym
-from toolgym.agents.base import Completion, Reflection, SamplingParams, observation_text
+from toolgym.agents.base import LLM, Completion, Reflection, SamplingParams, observation_text
 from toolgym.agents.llm import make_llm
 from toolgym.agents.prompting.fewshot import parse_react_examples
 from toolgym.agents.prompting.methods import ALPACA_HEADER
@@ -71,7 +71,38 @@ def render_attempt(task: str, trajectory: Trajectory, *, numbered: bool = True) 
     return body.to_react_text(numbered=numbered)
 
 
-class VerbalReflector:
+class _PromptedReflector:
+    """What the prompted reflectors share: one batched model call over their prompts."""
+
+    llm: LLM
+    params: SamplingParams
+
+    def prompt(self, task: str, trajectory: Trajectory, feedback: str) -> str:
+        """The reflection prompt of one failed attempt."""
+        raise NotImplementedError
+
+    def _reflection(self, task: str, trajectory: Trajectory, completion: Completion) -> Reflection:
+        """Turn the model's completion into a :class:`Reflection`."""
+        raise NotImplementedError
+
+    def reflect(self, task: str, trajectory: Trajectory, feedback: str) -> Reflection:
+        """Reflect on one failed attempt."""
+        return self.reflect_batch([task], [trajectory], [feedback])[0]
+
+    def reflect_batch(
+        self, tasks: Sequence[str], trajectories: Sequence[Trajectory], feedbacks: Sequence[str]
+    ) -> list[Reflection]:
+        """Reflect on several attempts with one batched model call."""
+        if not (len(tasks) == len(trajectories) == len(feedbacks)):
+            raise ConfigError("reflect_batch: expected as many tasks, trajectories and feedbacks.")
+        if not tasks:
+            return []
+        prompts = [self.prompt(t, tr, f) for t, tr, f in zip(tasks, trajectories, feedbacks)]
+        outs = self.llm.generate(prompts, self.params)
+        return [self._reflection(t, tr, c) for t, tr, c in zip(tasks, trajectories, outs)]
+
+
+class VerbalReflector(_PromptedReflector):
     """Reflexion's self-reflection: a diagnosis and a new plan, in a few sentences.
 
     Args:
@@ -100,27 +131,14 @@ class VerbalReflector:
         parts.append(f"Previous trial:\n{attempt}\nFeedback: {feedback.strip() or 'The task was not solved.'}")
         return "\n\n".join(parts) + "\nReflection:"
 
-    def reflect(self, task: str, trajectory: Trajectory, feedback: str) -> Reflection:
-        """Reflect on one failed attempt."""
-        return self.reflect_batch([task], [trajectory], [feedback])[0]
-
-    def reflect_batch(
-        self, tasks: Sequence[str], trajectories: Sequence[Trajectory], feedbacks: Sequence[str]
-    ) -> list[Reflection]:
-        """Reflect on several attempts with one batched model call."""
-        if not (len(tasks) == len(trajectories) == len(feedbacks)):
-            raise ConfigError("reflect_batch: expected as many tasks, trajectories and feedbacks.")
-        if not tasks:
-            return []
-        prompts = [self.prompt(t, tr, f) for t, tr, f in zip(tasks, trajectories, feedbacks)]
-        outs = self.llm.generate(prompts, self.params)
-        return [Reflection(text=c.text.strip(), usage=_usage([c])) for c in outs]
+    def _reflection(self, task: str, trajectory: Trajectory, completion: Completion) -> Reflection:
+        return Reflection(text=completion.text.strip(), usage=_usage([completion]))
 
 
 _TRIAL_START = re.compile(r"\n\s*(?:Thought|Action)\s*1\s*:", re.IGNORECASE)
 
 
-class RepairReflector:
+class RepairReflector(_PromptedReflector):
     """Re-ReST's reflector: reflect on a failed trial, then write a corrected trajectory.
 
     ``style="text"`` (prompted): the env's instructions, optional worked examples (ReAct text), then
@@ -200,21 +218,8 @@ class RepairReflector:
             usage=_usage([completion]),
         )
 
-    def reflect(self, task: str, trajectory: Trajectory, feedback: str) -> Reflection:
-        """Reflect on and repair one failed attempt."""
-        return self.reflect_batch([task], [trajectory], [feedback])[0]
-
-    def reflect_batch(
-        self, tasks: Sequence[str], trajectories: Sequence[Trajectory], feedbacks: Sequence[str]
-    ) -> list[Reflection]:
-        """Reflect on and repair several attempts with one batched model call."""
-        if not (len(tasks) == len(trajectories) == len(feedbacks)):
-            raise ConfigError("reflect_batch: expected as many tasks, trajectories and feedbacks.")
-        if not tasks:
-            return []
-        prompts = [self.prompt(t, tr, f) for t, tr, f in zip(tasks, trajectories, feedbacks)]
-        outs = self.llm.generate(prompts, self.params)
-        return [self._parse(t.strip() or tr.question, c) for t, tr, c in zip(tasks, trajectories, outs)]
+    def _reflection(self, task: str, trajectory: Trajectory, completion: Completion) -> Reflection:
+        return self._parse(task.strip() or trajectory.question, completion)
 
 
 def repair(
