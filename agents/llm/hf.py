@@ -27,7 +27,6 @@ __all__ = ["HFLLM"]
 logger = logging.getLogger(__name__)
 
 _DTYPES = ("auto", "float32", "bfloat16", "float16")
-_MIN_CHUNK = 16  # the fewest tokens of a prefill chunk cut at a line end
 
 
 class HFLLM:
@@ -52,8 +51,10 @@ class HFLLM:
             without it; a ReAct step then computes only its new tokens.
         prefix_cache_entries: The most prompt prefixes kept (least recently used dropped first).
         prefix_cache_bytes: The most bytes of key/values kept (on the model's device).
-        prefill_chunk: The most prompt tokens per forward call when prefilling with the prefix cache (prompts
-            are cut at line ends into chunks of 16 to ``prefill_chunk`` tokens).
+        prefill_chunk: The most prompt tokens per forward call when prefilling with the prefix cache.
+        prefill_min_chunk: With the prefix cache, prompts are computed in chunks cut at the first line end after
+            ``prefill_min_chunk`` tokens (or at ``prefill_chunk``); a stored prefix is reused up to such a cut.
+            Smaller chunks recompute less of the previous prompt, larger ones make fewer forward calls.
         cache: Without the prefix cache, the key/value cache of transformers' ``generate``: ``"static"``
             (preallocated: no copy of the whole cache at each new token, much faster for batches),
             ``"dynamic"`` (transformers' default), or ``"auto"`` (static, falling back to dynamic for models
@@ -85,6 +86,7 @@ class HFLLM:
         prefix_cache_entries: int = 64,
         prefix_cache_bytes: int = 1 << 30,
         prefill_chunk: int = 256,
+        prefill_min_chunk: int = 32,
         cache: str = "auto",
         trust_remote_code: bool = False,
         name: str | None = None,
@@ -96,8 +98,13 @@ class HFLLM:
             raise ConfigError(f"HFLLM.cache: expected 'auto', 'static' or 'dynamic', got {cache!r}.")
         if prefix_cache not in (True, False, "auto"):
             raise ConfigError(f"HFLLM.prefix_cache: expected 'auto', True or False, got {prefix_cache!r}.")
-        if not isinstance(prefill_chunk, int) or prefill_chunk < _MIN_CHUNK:
-            raise ConfigError(f"HFLLM.prefill_chunk: expected an int >= {_MIN_CHUNK}, got {prefill_chunk!r}.")
+        if not isinstance(prefill_min_chunk, int) or prefill_min_chunk < 1:
+            raise ConfigError(f"HFLLM.prefill_min_chunk: expected an int >= 1, got {prefill_min_chunk!r}.")
+        if not isinstance(prefill_chunk, int) or prefill_chunk < prefill_min_chunk:
+            raise ConfigError(
+                f"HFLLM.prefill_chunk: expected an int >= prefill_min_chunk ({prefill_min_chunk}), "
+                f"got {prefill_chunk!r}."
+            )
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ConfigError(f"HFLLM.batch_size: expected a positive int, got {batch_size!r}.")
         if isinstance(model, str) and not model.strip():
@@ -116,6 +123,7 @@ class HFLLM:
         self.prefix_cache_mode = prefix_cache
         self.prefix_cache = PrefixCache(prefix_cache_entries, prefix_cache_bytes)
         self.prefill_chunk = prefill_chunk
+        self.prefill_min_chunk = prefill_min_chunk
         self._decoder: Any = None
         self.trust_remote_code = trust_remote_code
         label = model if isinstance(model, str) else type(model).__name__
@@ -213,7 +221,7 @@ class HFLLM:
             self.tokenizer,
             self.prefix_cache,
             self.device,
-            min_chunk=_MIN_CHUNK,
+            min_chunk=self.prefill_min_chunk,
             max_chunk=self.prefill_chunk,
         )
 

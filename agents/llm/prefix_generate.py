@@ -8,9 +8,9 @@ preallocated buffer, left-padded, with an attention mask and explicit position i
 written in place (no copy of the cache per token). Rows stop at their own stop strings or end-of-sequence
 token; when half of the rows have finished, the batch is compacted.
 
-Only models whose cache is a plain list of full-attention layers are supported (:func:`unsupported_reason`);
-others (sliding windows, recurrent layers, encoder-decoders, prompt-learning adapters) use transformers'
-``generate``.
+Supported models (:func:`unsupported_reason`) have full-attention layers, and possibly sliding-window ones
+(Gemma, Mistral): those keep every key/value here, and the model's sliding-window mask does the rest. Others
+(recurrent or chunked layers, encoder-decoders, prompt-learning adapters) use transformers' ``generate``.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from toolgym.agents.base import SamplingParams
 from toolgym.agents.llm.prefix_cache import PrefixCache, chunk_cuts
-from transformers.cache_utils import Cache, DynamicCache, DynamicLayer
+from transformers.cache_utils import Cache, DynamicCache, DynamicLayer, DynamicSlidingWindowLayer
 from transformers.generation.logits_process import (
     LogitsProcessorList,
     MinPLogitsWarper,
@@ -109,8 +109,8 @@ def _base_model(model: Any) -> Any:
 def unsupported_reason(model: Any) -> str | None:
     """Why prefix reuse cannot run on ``model`` (``None`` when it can).
 
-    It needs a decoder-only model whose transformers cache is one full-attention ``DynamicLayer`` per
-    layer, and whose forward takes ``past_key_values`` and ``position_ids``.
+    It needs a decoder-only model whose transformers cache has one full-attention or sliding-window layer per
+    model layer, and whose forward takes ``past_key_values`` and ``position_ids``.
     """
     config = getattr(model, "config", None)
     if config is None:
@@ -128,10 +128,20 @@ def unsupported_reason(model: Any) -> str | None:
         probe = DynamicCache(config=config)
     except Exception as exc:
         return f"transformers could not build the model's cache ({type(exc).__name__}: {exc})"
-    kinds = {type(layer).__name__ for layer in probe.layers if type(layer) is not DynamicLayer}
+    kinds = {type(layer).__name__ for layer in probe.layers if type(layer) not in _LAYERS}
     if kinds:
-        return f"its cache has {sorted(kinds)} layers (sliding windows or recurrent state), not only full attention"
+        return f"its cache has {sorted(kinds)} layers (recurrent or other state), not only attention"
+    text = getattr(config, "get_text_config", lambda **_: config)(decoder=True)
+    if getattr(text, "attention_chunk_size", None) is not None:
+        return "chunked attention layers are not supported"
     return None
+
+
+_LAYERS = (DynamicLayer, DynamicSlidingWindowLayer)
+
+
+def _only_full_attention(model: Any) -> bool:
+    return all(type(layer) is DynamicLayer for layer in DynamicCache(config=model.config).layers)
 
 
 def line_breaks(tokenizer: Any) -> np.ndarray:
@@ -179,6 +189,11 @@ class Decoder:
         self._forward_kwargs: dict[str, Any] = {"use_cache": True}
         if "logits_to_keep" in params:
             self._forward_kwargs["logits_to_keep"] = 1
+        # with SDPA, the decoding steps pass the boolean 4D mask directly (transformers would rebuild the same one
+        # from the 2D padding mask at every step)
+        # (only without sliding-window layers: those get their own mask from the same 2D one)
+        sdpa = getattr(getattr(model, "config", None), "_attn_implementation", None) == "sdpa"
+        self._mask_4d = sdpa and _only_full_attention(model)
         self._fingerprint = self._weights_fingerprint()
 
     # ------------------------------------------------------------------------------------------ store safety
@@ -341,10 +356,13 @@ class Decoder:
                 history = history[index] if history is not None else None
                 live = [live[b] for b in keep]
             seen = cache.get_seq_length()
+            step_mask = None
+            if mask is not None:
+                step_mask = mask[:, None, None, : seen + 1] if self._mask_4d else mask[:, : seen + 1]
             out = self.model(
                 input_ids=nxt[:, None],
                 past_key_values=cache,
-                attention_mask=mask[:, : seen + 1] if mask is not None else None,
+                attention_mask=step_mask,
                 position_ids=positions[:, None],
                 **self._forward_kwargs,
             )

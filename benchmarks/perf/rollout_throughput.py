@@ -48,6 +48,8 @@ from toolgym.registry import toolgym_ids  # noqa: E402
 
 torch.set_num_threads(1)
 
+WARMUP_SEED = 1_000_000
+
 
 def sequential(policy, env_id: str, episodes: int, env_kwargs: dict) -> int:
     """The naive loop a user would write: one env, one model call per step. Returns the steps taken."""
@@ -69,12 +71,14 @@ def sequential(policy, env_id: str, episodes: int, env_kwargs: dict) -> int:
 def measure(llm, env_id: str, episodes: int, n: int | None, args) -> dict:
     policy = make_policy("react", llm=llm, max_tokens=args.max_tokens, num_examples=args.examples)
     env_kwargs = {}
-    # warm-up (examples are built, lazy loads happen) outside the timing
-    rollout(policy, env_id, episodes=1, env_kwargs=env_kwargs)
+    store = getattr(llm, "prefix_cache", None)
+    if store is not None:  # every configuration starts cold: the same episodes must not hit an earlier run's prompts
+        store.clear()
+    # warm-up (examples are built, lazy loads happen) outside the timing, on an episode not measured
+    rollout(policy, env_id, seeds=[WARMUP_SEED], env_kwargs=env_kwargs)
     busy0 = llm.stats.busy_s
     calls0 = llm.stats.calls
     tokens0 = llm.stats.completion_tokens
-    store = getattr(llm, "prefix_cache", None)
     cache0 = store.stats.as_dict() if store is not None and getattr(llm, "uses_prefix_cache", False) else None
     start = time.perf_counter()
     if n is None:
@@ -164,20 +168,25 @@ def main() -> None:
             print(rows[-1], flush=True)
         if args.skip_server:
             continue
-        port = free_port()
-        proc = start_server(port, cached)
-        try:
-            remote = make_llm(
-                "openai", model="tiny", base_url=f"http://127.0.0.1:{port}/v1", api="completions", max_concurrency=32
-            )
-            for n in [None, *sizes]:
-                row = measure(remote, args.env, args.episodes, n, args)
-                rows.append({"backend": f"openai (local server), {tag}", **row})
+        for n in [None, *sizes]:  # a fresh server per configuration: its prefix cache starts cold too
+            port = free_port()
+            proc = start_server(port, cached)
+            try:
+                remote = make_llm(
+                    "openai",
+                    model="tiny",
+                    base_url=f"http://127.0.0.1:{port}/v1",
+                    api="completions",
+                    max_concurrency=32,
+                )
+                rows.append(
+                    {"backend": f"openai (local server), {tag}", **measure(remote, args.env, args.episodes, n, args)}
+                )
                 print(rows[-1], flush=True)
-            remote.close()
-        finally:
-            proc.terminate()
-            proc.wait(timeout=10)
+                remote.close()
+            finally:
+                proc.terminate()
+                proc.wait(timeout=10)
     load_end = os.getloadavg()
 
     for backend in dict.fromkeys(r["backend"] for r in rows):

