@@ -2,10 +2,15 @@
 
 :class:`HFLLM` loads a model lazily (on the first :meth:`HFLLM.generate` or an explicit :meth:`HFLLM.load`,
 never at import or construction) from a hub id or a local folder, optionally from a GGUF file
-(``gguf_file=``, dequantised by transformers) and with a PEFT adapter (``adapter=``). Prompts are batched
-with left padding, sorted by length so that padding is small; generation stops at the stop strings (for
-every row of the batch) and the completions are cut before them. Chat prompts go through the tokenizer's
-chat template when it has one (else a plain ``System:/User:/Assistant:`` rendering).
+(``gguf_file=``, dequantised by transformers) and with a PEFT adapter (``adapter=``). Prompts are batched,
+sorted by length so that padding is small; generation stops at the stop strings (for every row of the
+batch) and the completions are cut before them. Chat prompts go through the tokenizer's chat template when
+it has one (else a plain ``System:/User:/Assistant:`` rendering).
+
+With the prefix cache (on by default where the model allows it), the key/values of earlier prompts are
+kept, each prompt computes only what no stored prefix covers, and the batch decodes together
+(:mod:`toolgym.agents.llm.prefix_cache`, :mod:`toolgym.agents.llm.prefix_generate`); the completions are
+the same as without it. Otherwise transformers' ``generate`` runs over a left-padded batch.
 """
 
 from __future__ import annotations

@@ -256,11 +256,16 @@ class Decoder:
         store.stats.computed_tokens += n - start
         bounds = [start] + [c for c in cuts if start < c < n] + [n]
         tokens = torch.as_tensor(ids, dtype=torch.long, device=self.device)[None]
+        # an all-ones padding mask changes nothing (transformers drops it) but says the input is not padded
+        ones = torch.ones((1, n), dtype=torch.bool, device=self.device)
         out = None
         for s, e in zip(bounds, bounds[1:]):
-            positions = torch.arange(s, e, device=self.device)[None]
             out = self.model(
-                input_ids=tokens[:, s:e], past_key_values=cache, position_ids=positions, **self._forward_kwargs
+                input_ids=tokens[:, s:e],
+                past_key_values=cache,
+                attention_mask=ones[:, :e],
+                position_ids=torch.arange(s, e, device=self.device)[None],
+                **self._forward_kwargs,
             )
         layers = list(cache.layers)
         last_cut = max(c for c in cuts if c <= n)
@@ -300,7 +305,7 @@ class Decoder:
         if len(ids) == 1:  # no padding: the prompt's own buffer has room for the new tokens
             rows = [self.prefill(ids[0], capacity=width + max_new)]
             cache = Cache(layers=rows[0].layers)
-            mask = None
+            mask = torch.ones((1, width + max_new), dtype=torch.bool, device=self.device)
         else:
             rows, layers = self._prefill_batch(ids, width, width + max_new - 1)
             cache = Cache(layers=layers)
@@ -352,13 +357,14 @@ class Decoder:
                 for layer in cache.layers:
                     layer.batch_select_indices(index)
                 nxt, positions = nxt[index], positions[index]
-                mask = mask[index] if mask is not None else None
+                mask = mask[index]
                 history = history[index] if history is not None else None
                 live = [live[b] for b in keep]
             seen = cache.get_seq_length()
-            step_mask = None
-            if mask is not None:
-                step_mask = mask[:, None, None, : seen + 1] if self._mask_4d else mask[:, : seen + 1]
+            if self._mask_4d and len(rows) > 1:
+                step_mask = mask[:, None, None, : seen + 1]
+            else:  # (one row: all ones, which transformers drops)
+                step_mask = mask[:, : seen + 1]
             out = self.model(
                 input_ids=nxt[:, None],
                 past_key_values=cache,
