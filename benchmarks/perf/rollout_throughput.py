@@ -8,10 +8,12 @@ configuration takes the same steps):
   call per round;
 
 for two backends: the tiny model in-process (``hf``), and the same model behind toolgym's OpenAI-compatible
-server (``python -m toolgym.agents.serve``, a separate process; the client sends N concurrent requests and
-the server batches them). For each: episodes per minute, the speed-up over sequential, and the share of
-wall time spent outside the model (wall time minus the time inside ``LLM.generate``, over wall time).
-Every configuration of a backend uses the same model settings, so the speed-ups compare like with like.
+server (``python -m toolgym.agents.serve``, a separate process started afresh for each configuration; the
+client sends N concurrent requests and the server batches them). For each: episodes per minute, the
+speed-up over sequential, and the share of wall time spent outside the model (wall time minus the time
+inside ``LLM.generate``, over wall time).
+Every configuration of a backend uses the same model settings, so the speed-ups compare like with like, and
+starts with an empty prefix cache (the warm-up episode, outside the timing, is not one of those measured).
 
 ``--prefix-cache on`` (default) runs the backend with its prefix (key/value) cache, ``off`` without it
 (transformers' ``generate`` over padded batches, as before the cache), ``both`` runs the whole set twice,
