@@ -55,7 +55,7 @@ def chunk_cuts(
     Example:
         >>> breaks = np.zeros(10, bool); breaks[9] = True  # token 9 is a newline
         >>> chunk_cuts([1, 2, 9, 3, 4, 5, 6, 9, 7], breaks, min_chunk=2, max_chunk=4)
-        [3, 7, 8]
+        [3, 7]
     """
     cuts = []
     last = start
