@@ -50,10 +50,10 @@ class HFLLM:
         chat_template: ``"auto"`` (use the tokenizer's template when it has one), ``"plain"`` (always the plain
             rendering), or a Jinja template string to set.
         prefix_cache: Reuse the key/values of earlier prompts (see :mod:`toolgym.agents.llm.prefix_cache`):
-            ``"auto"`` (on for models whose cache is plain full attention, the common case; others use
-            transformers' ``generate``), ``True`` (on; a model that cannot raises ``ConfigError`` at load), or
-            ``False`` (off: transformers' ``generate`` as before). Completions are the same with it as
-            without it; a ReAct step then computes only its new tokens.
+            ``"auto"`` (on for decoder-only models with full-attention and sliding-window layers, the common
+            case; others use transformers' ``generate``), ``True`` (on; a model that cannot raises
+            ``ConfigError`` at load), or ``False`` (off: transformers' ``generate`` as before). Completions are
+            the same with it as without it; a ReAct step then computes only its new tokens.
         prefix_cache_entries: The most prompt prefixes kept (least recently used dropped first).
         prefix_cache_bytes: The most bytes of key/values kept (on the model's device).
         prefill_chunk: The most prompt tokens per forward call when prefilling with the prefix cache.
