@@ -392,6 +392,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--model-name", help="the model id announced to clients")
     parser.add_argument("--max-batch", type=int, default=32)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument(
+        "--prefix-cache",
+        choices=("auto", "off"),
+        default="auto",
+        help="reuse the key/values of earlier prompts (tiny and hf backends; default auto)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.threads:
@@ -399,10 +405,12 @@ def main(argv: Sequence[str] | None = None) -> None:
 
         torch.set_num_threads(args.threads)
     options: dict[str, Any] = {}
+    if args.backend in ("tiny", "hf") and args.prefix_cache == "off":
+        options["prefix_cache"] = False
     if args.backend == "hf":
         if not args.model:
             parser.error("--backend hf needs --model (a hub id or a local folder)")
-        options = {"model": args.model, "device": args.device, "dtype": args.dtype}
+        options.update(model=args.model, device=args.device, dtype=args.dtype)
         if args.gguf_file:
             options["gguf_file"] = args.gguf_file
         if args.adapter:

@@ -2,10 +2,15 @@
 
 :class:`HFLLM` loads a model lazily (on the first :meth:`HFLLM.generate` or an explicit :meth:`HFLLM.load`,
 never at import or construction) from a hub id or a local folder, optionally from a GGUF file
-(``gguf_file=``, dequantised by transformers) and with a PEFT adapter (``adapter=``). Prompts are batched
-with left padding, sorted by length so that padding is small; generation stops at the stop strings (for
-every row of the batch) and the completions are cut before them. Chat prompts go through the tokenizer's
-chat template when it has one (else a plain ``System:/User:/Assistant:`` rendering).
+(``gguf_file=``, dequantised by transformers) and with a PEFT adapter (``adapter=``). Prompts are batched,
+sorted by length so that padding is small; generation stops at the stop strings (for every row of the
+batch) and the completions are cut before them. Chat prompts go through the tokenizer's chat template when
+it has one (else a plain ``System:/User:/Assistant:`` rendering).
+
+With the prefix cache (on by default where the model allows it), the key/values of earlier prompts are
+kept, each prompt computes only what no stored prefix covers, and the batch decodes together
+(:mod:`toolgym.agents.llm.prefix_cache`, :mod:`toolgym.agents.llm.prefix_generate`); the completions are
+the same as without it. Otherwise transformers' ``generate`` runs over a left-padded batch.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from typing import Any
 
 from toolgym.agents.base import Completion, LLMError, LLMStats, Prompt, SamplingParams
 from toolgym.agents.llm.common import cut_at_stop, message_text, messages_to_text, normalize_prompts
+from toolgym.agents.llm.prefix_cache import PrefixCache
 
 from toolgym.error import ConfigError, require
 
@@ -43,9 +49,21 @@ class HFLLM:
             ``max_position_embeddings`` / ``n_positions``).
         chat_template: ``"auto"`` (use the tokenizer's template when it has one), ``"plain"`` (always the plain
             rendering), or a Jinja template string to set.
-        cache: The key/value cache during generation: ``"static"`` (preallocated: no copy of the whole cache
-            at each new token, much faster for batches), ``"dynamic"`` (transformers' default), or ``"auto"``
-            (static, falling back to dynamic for models that do not support it).
+        prefix_cache: Reuse the key/values of earlier prompts (see :mod:`toolgym.agents.llm.prefix_cache`):
+            ``"auto"`` (on for decoder-only models with full-attention and sliding-window layers, the common
+            case; others use transformers' ``generate``), ``True`` (on; a model that cannot raises
+            ``ConfigError`` at load), or ``False`` (off: transformers' ``generate`` as before). Completions are
+            the same with it as without it; a ReAct step then computes only its new tokens.
+        prefix_cache_entries: The most prompt prefixes kept (least recently used dropped first).
+        prefix_cache_bytes: The most bytes of key/values kept (on the model's device).
+        prefill_chunk: The most prompt tokens per forward call when prefilling with the prefix cache.
+        prefill_min_chunk: With the prefix cache, prompts are computed in chunks cut at the first line end after
+            ``prefill_min_chunk`` tokens (or at ``prefill_chunk``); a stored prefix is reused up to such a cut.
+            Smaller chunks recompute less of the previous prompt, larger ones make fewer forward calls.
+        cache: Without the prefix cache, the key/value cache of transformers' ``generate``: ``"static"``
+            (preallocated: no copy of the whole cache at each new token, much faster for batches),
+            ``"dynamic"`` (transformers' default), or ``"auto"`` (static, falling back to dynamic for models
+            that do not support it).
         trust_remote_code: Passed to ``from_pretrained``.
         name: The name recorded in results (default ``"hf:<model>"``).
 
@@ -69,6 +87,11 @@ class HFLLM:
         batch_size: int = 16,
         max_context: int | None = None,
         chat_template: str = "auto",
+        prefix_cache: bool | str = "auto",
+        prefix_cache_entries: int = 64,
+        prefix_cache_bytes: int = 1 << 30,
+        prefill_chunk: int = 256,
+        prefill_min_chunk: int = 32,
         cache: str = "auto",
         trust_remote_code: bool = False,
         name: str | None = None,
@@ -78,6 +101,15 @@ class HFLLM:
             raise ConfigError(f"HFLLM.dtype: expected one of {list(_DTYPES)}, got {dtype!r}.")
         if cache not in ("auto", "static", "dynamic"):
             raise ConfigError(f"HFLLM.cache: expected 'auto', 'static' or 'dynamic', got {cache!r}.")
+        if prefix_cache not in (True, False, "auto"):
+            raise ConfigError(f"HFLLM.prefix_cache: expected 'auto', True or False, got {prefix_cache!r}.")
+        if not isinstance(prefill_min_chunk, int) or prefill_min_chunk < 1:
+            raise ConfigError(f"HFLLM.prefill_min_chunk: expected an int >= 1, got {prefill_min_chunk!r}.")
+        if not isinstance(prefill_chunk, int) or prefill_chunk < prefill_min_chunk:
+            raise ConfigError(
+                f"HFLLM.prefill_chunk: expected an int >= prefill_min_chunk ({prefill_min_chunk}), "
+                f"got {prefill_chunk!r}."
+            )
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ConfigError(f"HFLLM.batch_size: expected a positive int, got {batch_size!r}.")
         if isinstance(model, str) and not model.strip():
@@ -93,6 +125,11 @@ class HFLLM:
         self.chat_template = chat_template
         self.cache = cache
         self._static_ok = cache != "dynamic"
+        self.prefix_cache_mode = prefix_cache
+        self.prefix_cache = PrefixCache(prefix_cache_entries, prefix_cache_bytes)
+        self.prefill_chunk = prefill_chunk
+        self.prefill_min_chunk = prefill_min_chunk
+        self._decoder: Any = None
         self.trust_remote_code = trust_remote_code
         label = model if isinstance(model, str) else type(model).__name__
         self.name = name or f"hf:{label}"
@@ -100,6 +137,7 @@ class HFLLM:
         self.model: Any = None if isinstance(model, str) else model
         self.tokenizer: Any = None if isinstance(tokenizer, str) or tokenizer is None else tokenizer
         self._lock = threading.Lock()
+        self._gen_lock = threading.Lock()
         self._prepared = False
         self._bos: str | None = None
         self._warned_cut = False
@@ -168,7 +206,34 @@ class HFLLM:
             self.max_context = int(
                 getattr(cfg, "max_position_embeddings", None) or getattr(cfg, "n_positions", None) or 4096
             )
+        self._decoder = self._make_decoder()
         self._prepared = True
+
+    def _make_decoder(self) -> Any:
+        """The prefix-cache decoder, or ``None`` when it is off or the model cannot use it."""
+        if self.prefix_cache_mode is False:
+            return None
+        from toolgym.agents.llm.prefix_generate import Decoder, unsupported_reason
+
+        reason = unsupported_reason(self.model)
+        if reason is not None:
+            if self.prefix_cache_mode is True:
+                raise ConfigError(f"HFLLM.prefix_cache=True: {self.name} cannot reuse prefixes: {reason}. Use 'auto'.")
+            logger.info("%s: no prefix cache (%s); generating with transformers' generate", self.name, reason)
+            return None
+        return Decoder(
+            self.model,
+            self.tokenizer,
+            self.prefix_cache,
+            self.device,
+            min_chunk=self.prefill_min_chunk,
+            max_chunk=self.prefill_chunk,
+        )
+
+    @property
+    def uses_prefix_cache(self) -> bool:
+        """Whether generation reuses prefixes (known once loaded)."""
+        return self._decoder is not None
 
     def _torch_dtype(self, torch: Any) -> Any:
         if self.dtype == "auto":
@@ -231,7 +296,57 @@ class HFLLM:
         return out
 
     def _generate_batch(self, texts: list[str], params: SamplingParams) -> list[Completion]:
+        if self._decoder is not None:
+            return self._generate_cached(texts, params)
+        return self._generate_plain(texts, params)
 
+    def _cut_warning(self, n_tokens: int, limit: int, params: SamplingParams) -> None:
+        log = logger.warning if not self._warned_cut else logger.debug
+        self._warned_cut = True
+        log(
+            "%s: prompt of %d tokens cut to its last %d (max_context %s - max_tokens %d)",
+            self.name,
+            n_tokens,
+            limit,
+            self.max_context,
+            params.max_tokens,
+        )
+
+    def _generate_cached(self, texts: list[str], params: SamplingParams) -> list[Completion]:
+        """Prefix reuse and batched decoding (:mod:`toolgym.agents.llm.prefix_generate`)."""
+        tok = self.tokenizer
+        limit = max(1, int(self.max_context or 4096) - params.max_tokens)
+        if self._bos:
+            texts = [t if t.startswith(self._bos) else self._bos + t for t in texts]
+        prompts = []
+        for ids in tok(texts, add_special_tokens=False)["input_ids"]:
+            if len(ids) > limit:  # keep the end of over-long prompts
+                self._cut_warning(len(ids), limit, params)
+                ids = ids[-limit:]
+            prompts.append(ids if ids else [tok.pad_token_id])
+        is_stopped = None
+        if params.stop:
+            window = max(len(s) for s in params.stop) + 2
+            stops = params.stop
+
+            def is_stopped(new: list[int]) -> bool:
+                text = tok.decode(new[-window:], skip_special_tokens=True)
+                return any(s in text for s in stops)
+
+        with self._gen_lock, _inference_mode():
+            rows = self._decoder.generate(
+                prompts, params, eos_id=tok.eos_token_id, pad_id=tok.pad_token_id, is_stopped=is_stopped
+            )
+        specials = {t for t in (tok.eos_token_id, tok.pad_token_id) if t is not None}
+        completions = []
+        for ids, (new, finish) in zip(prompts, rows):
+            raw = tok.decode([t for t in new if t not in specials], skip_special_tokens=True)
+            text, _ = cut_at_stop(raw, params.stop)
+            completions.append(Completion(text, len(ids), len(new), 0.0, finish))
+        return completions
+
+    def _generate_plain(self, texts: list[str], params: SamplingParams) -> list[Completion]:
+        """Generate with transformers' ``generate`` over a left-padded batch (no prefix cache)."""
         tok = self.tokenizer
         limit = max(1, int(self.max_context or 4096) - params.max_tokens)
         if self._bos:
@@ -239,16 +354,7 @@ class HFLLM:
         enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
         input_ids, attention = enc["input_ids"], enc["attention_mask"]
         if input_ids.shape[1] > limit:  # keep the end of over-long prompts (left padding: cut on the left)
-            log = logger.warning if not self._warned_cut else logger.debug
-            self._warned_cut = True
-            log(
-                "%s: prompt of %d tokens cut to its last %d (max_context %s - max_tokens %d)",
-                self.name,
-                input_ids.shape[1],
-                limit,
-                self.max_context,
-                params.max_tokens,
-            )
+            self._cut_warning(input_ids.shape[1], limit, params)
             input_ids, attention = input_ids[:, -limit:], attention[:, -limit:]
         input_ids, attention = input_ids.to(self.device), attention.to(self.device)
         gen_kwargs: dict[str, Any] = {
@@ -301,6 +407,12 @@ class HFLLM:
 
     def __repr__(self) -> str:
         return f"HFLLM(name={self.name!r}, loaded={self.loaded})"
+
+
+def _inference_mode() -> Any:
+    import torch
+
+    return torch.inference_mode()
 
 
 def _stop_criteria(tokenizer: Any, stops: Sequence[str], prompt_len: int) -> Any:

@@ -8,14 +8,23 @@ configuration takes the same steps):
   call per round;
 
 for two backends: the tiny model in-process (``hf``), and the same model behind toolgym's OpenAI-compatible
-server (``python -m toolgym.agents.serve``, a separate process; the client sends N concurrent requests and
-the server batches them). For each: episodes per minute, the speed-up over sequential, and the share of
-wall time spent outside the model (wall time minus the time inside ``LLM.generate``, over wall time).
+server (``python -m toolgym.agents.serve``, a separate process started afresh for each configuration; the
+client sends N concurrent requests and the server batches them). For each: episodes per minute, the
+speed-up over sequential, and the share of wall time spent outside the model (wall time minus the time
+inside ``LLM.generate``, over wall time).
+Every configuration of a backend uses the same model settings, so the speed-ups compare like with like, and
+starts with an empty prefix cache (the warm-up episode, outside the timing, is not one of those measured).
+
+``--prefix-cache on`` (default) runs the backend with its prefix (key/value) cache, ``off`` without it
+(transformers' ``generate`` over padded batches, as before the cache), ``both`` runs the whole set twice,
+off first, for a before/after in one run. In-process rows also report the share of prompt tokens taken from
+the cache and the seconds of prefill and decoding. The machine's load average (``os.getloadavg``) is
+recorded at the start and the end: the figures are only comparable within one run.
 
 Environment: ``toolgym/MultiHop-v0`` when it is registered, else ``toolgym/ToolChoice-Arithmetic-v0``
 (``--env`` to choose). Usage::
 
-    python benchmarks/perf/rollout_throughput.py [--episodes 32] [--env ID] [--out FILE]
+    python benchmarks/perf/rollout_throughput.py [--episodes 32] [--env ID] [--prefix-cache on|off|both] [--out FILE]
 """
 
 from __future__ import annotations
@@ -41,6 +50,8 @@ from toolgym.registry import toolgym_ids  # noqa: E402
 
 torch.set_num_threads(1)
 
+WARMUP_SEED = 1_000_000
+
 
 def sequential(policy, env_id: str, episodes: int, env_kwargs: dict) -> int:
     """The naive loop a user would write: one env, one model call per step. Returns the steps taken."""
@@ -62,11 +73,15 @@ def sequential(policy, env_id: str, episodes: int, env_kwargs: dict) -> int:
 def measure(llm, env_id: str, episodes: int, n: int | None, args) -> dict:
     policy = make_policy("react", llm=llm, max_tokens=args.max_tokens, num_examples=args.examples)
     env_kwargs = {}
-    # warm-up (examples are built, lazy loads happen) outside the timing
-    rollout(policy, env_id, episodes=1, env_kwargs=env_kwargs)
+    store = getattr(llm, "prefix_cache", None)
+    if store is not None:  # every configuration starts cold: the same episodes must not hit an earlier run's prompts
+        store.clear()
+    # warm-up (examples are built, lazy loads happen) outside the timing, on an episode not measured
+    rollout(policy, env_id, seeds=[WARMUP_SEED], env_kwargs=env_kwargs)
     busy0 = llm.stats.busy_s
     calls0 = llm.stats.calls
     tokens0 = llm.stats.completion_tokens
+    cache0 = store.stats.as_dict() if store is not None and getattr(llm, "uses_prefix_cache", False) else None
     start = time.perf_counter()
     if n is None:
         steps = sequential(policy, env_id, episodes, env_kwargs)
@@ -77,6 +92,16 @@ def measure(llm, env_id: str, episodes: int, n: int | None, args) -> dict:
         errors = sum(e.result.error is not None for e in eps)
     wall = time.perf_counter() - start
     busy = llm.stats.busy_s - busy0
+    extra = {}
+    if cache0 is not None:
+        now = store.stats.as_dict()
+        d = {k: now[k] - cache0[k] for k in now}
+        prompt = d["reused_tokens"] + d["computed_tokens"]
+        extra = {
+            "prompt_tokens_reused_share": round(d["reused_tokens"] / prompt, 4) if prompt else 0.0,
+            "prefill_s": round(d["prefill_s"], 3),
+            "decode_s": round(d["decode_s"], 3),
+        }
     return {
         "config": "sequential" if n is None else f"rollout N={n}",
         "num_envs": n or 1,
@@ -89,6 +114,7 @@ def measure(llm, env_id: str, episodes: int, n: int | None, args) -> dict:
         "outside_llm_share": round(max(wall - busy, 0.0) / wall, 4),
         "llm_calls": llm.stats.calls - calls0,
         "completion_tokens": llm.stats.completion_tokens - tokens0,
+        **extra,
     }
 
 
@@ -98,8 +124,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(port: int) -> subprocess.Popen:
+def start_server(port: int, prefix_cache: bool) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "toolgym.agents.serve", "--backend", "tiny", "--port", str(port), "--threads", "1"]
+    cmd += ["--prefix-cache", "auto" if prefix_cache else "off"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     import httpx
 
@@ -125,29 +152,44 @@ def main() -> None:
     parser.add_argument("--examples", type=int, default=2, help="few-shot examples in the prompt")
     parser.add_argument("--sizes", default="1,4,16")
     parser.add_argument("--skip-server", action="store_true")
+    parser.add_argument(
+        "--prefix-cache", choices=("on", "off", "both"), default="on", help="the backends' prefix cache (default on)"
+    )
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "rollout_throughput.json"))
     args = parser.parse_args()
     sizes = [int(x) for x in args.sizes.split(",")]
 
+    load_start = os.getloadavg()
     rows = []
-    llm = make_llm("tiny")
-    for n in [None, *sizes]:
-        rows.append({"backend": "hf (tiny, in-process)", **measure(llm, args.env, args.episodes, n, args)})
-        print(rows[-1], flush=True)
-    if not args.skip_server:
-        port = free_port()
-        proc = start_server(port)
-        try:
-            remote = make_llm(
-                "openai", model="tiny", base_url=f"http://127.0.0.1:{port}/v1", api="completions", max_concurrency=32
-            )
-            for n in [None, *sizes]:
-                rows.append({"backend": "openai (local server)", **measure(remote, args.env, args.episodes, n, args)})
+    modes = {"on": [True], "off": [False], "both": [False, True]}[args.prefix_cache]
+    for cached in modes:
+        tag = "prefix cache" if cached else "no prefix cache"
+        llm = make_llm("tiny", prefix_cache="auto" if cached else False)
+        for n in [None, *sizes]:
+            rows.append({"backend": f"hf (tiny, in-process), {tag}", **measure(llm, args.env, args.episodes, n, args)})
+            print(rows[-1], flush=True)
+        if args.skip_server:
+            continue
+        for n in [None, *sizes]:  # a fresh server per configuration: its prefix cache starts cold too
+            port = free_port()
+            proc = start_server(port, cached)
+            try:
+                remote = make_llm(
+                    "openai",
+                    model="tiny",
+                    base_url=f"http://127.0.0.1:{port}/v1",
+                    api="completions",
+                    max_concurrency=32,
+                )
+                rows.append(
+                    {"backend": f"openai (local server), {tag}", **measure(remote, args.env, args.episodes, n, args)}
+                )
                 print(rows[-1], flush=True)
-            remote.close()
-        finally:
-            proc.terminate()
-            proc.wait(timeout=10)
+                remote.close()
+            finally:
+                proc.terminate()
+                proc.wait(timeout=10)
+    load_end = os.getloadavg()
 
     for backend in dict.fromkeys(r["backend"] for r in rows):
         base = next(r for r in rows if r["backend"] == backend and r["config"] == "sequential")
@@ -155,17 +197,21 @@ def main() -> None:
             if r["backend"] == backend:
                 r["speedup_vs_sequential"] = round(r["episodes_per_min"] / base["episodes_per_min"], 2)
 
-    print(f"\nReAct, tiny model, {args.env}, {args.episodes} episodes, max_tokens={args.max_tokens}")
+    print(
+        f"\nReAct, tiny model, {args.env}, {args.episodes} episodes, {args.examples} examples, "
+        f"max_tokens={args.max_tokens}; load average {load_start[0]:.2f} at the start, {load_end[0]:.2f} at the end"
+    )
     head = (
-        f"{'backend':<24} {'config':<14} {'ep/min':>8} {'x seq':>6} {'wall s':>7} {'LLM s':>7} {'outside':>8} "
-        f"{'calls':>6}"
+        f"{'backend':<40} {'config':<14} {'ep/min':>8} {'x seq':>6} {'wall s':>7} {'LLM s':>7} {'outside':>8} "
+        f"{'calls':>6} {'reused':>7}"
     )
     print(head)
     print("-" * len(head))
     for r in rows:
+        reused = f"{r['prompt_tokens_reused_share']:.1%}" if "prompt_tokens_reused_share" in r else "-"
         print(
-            f"{r['backend']:<24} {r['config']:<14} {r['episodes_per_min']:>8.1f} {r['speedup_vs_sequential']:>6.2f} "
-            f"{r['wall_s']:>7.2f} {r['llm_s']:>7.2f} {r['outside_llm_share']:>7.1%} {r['llm_calls']:>6}"
+            f"{r['backend']:<40} {r['config']:<14} {r['episodes_per_min']:>8.1f} {r['speedup_vs_sequential']:>6.2f} "
+            f"{r['wall_s']:>7.2f} {r['llm_s']:>7.2f} {r['outside_llm_share']:>7.1%} {r['llm_calls']:>6} {reused:>7}"
         )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -175,6 +221,10 @@ def main() -> None:
         "max_tokens": args.max_tokens,
         "examples": args.examples,
         "torch_threads": torch.get_num_threads(),
+        "prefix_cache": args.prefix_cache,
+        "cpu_count": os.cpu_count(),
+        "load_average_start": [round(x, 2) for x in load_start],
+        "load_average_end": [round(x, 2) for x in load_end],
         "toolgym": toolgym.__version__,
     }
     out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))

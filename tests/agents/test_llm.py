@@ -138,6 +138,8 @@ def test_hf_loads_saved_model_with_peft_adapter(tmp_path):
     a = plain.generate(["Question: hi"], params)[0].text
     b = adapted.generate(["Question: hi"], params)[0].text
     assert adapted.loaded and type(adapted.model).__name__.startswith("PeftModel")
+    assert adapted.uses_prefix_cache and plain.uses_prefix_cache  # LoRA adapters keep the prefix cache
+    assert adapted.generate(["Question: hi"], params)[0].text == b
     assert a != b  # the adapter changes the output
     assert plain.generate(["Question: hi"], params)[0].text == a
 

@@ -1,0 +1,444 @@
+"""Generation with prefix reuse for :class:`~toolgym.agents.llm.hf.HFLLM`.
+
+Each prompt is prefilled on its own, without padding, in canonical chunks
+(:func:`~toolgym.agents.llm.prefix_cache.chunk_cuts`), starting from the longest prefix found in the
+:class:`~toolgym.agents.llm.prefix_cache.PrefixCache`; the key/values up to its last cut are stored for the
+next call. Then all prompts of the batch decode together: their key/values are laid side by side in one
+preallocated buffer, left-padded, with an attention mask and explicit position ids, and every new token is
+written in place (no copy of the cache per token). Rows stop at their own stop strings or end-of-sequence
+token; when half of the rows have finished, the batch is compacted.
+
+Supported models (:func:`unsupported_reason`) have full-attention layers, and possibly sliding-window ones
+(Gemma, Mistral): those keep every key/value here, and the model's sliding-window mask does the rest. Others
+(recurrent or chunked layers, encoder-decoders, prompt-learning adapters) use transformers' ``generate``.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from toolgym.agents.base import SamplingParams
+from toolgym.agents.llm.prefix_cache import PrefixCache, chunk_cuts
+from transformers.cache_utils import Cache, DynamicCache, DynamicLayer, DynamicSlidingWindowLayer
+from transformers.generation.logits_process import (
+    LogitsProcessorList,
+    MinPLogitsWarper,
+    RepetitionPenaltyLogitsProcessor,
+    TemperatureLogitsWarper,
+    TopKLogitsWarper,
+    TopPLogitsWarper,
+)
+
+__all__ = ["Decoder", "line_breaks", "unsupported_reason"]
+
+
+class BufferLayer(DynamicLayer):
+    """A full-attention cache layer over a preallocated ``[batch, heads, capacity, head_dim]`` buffer.
+
+    New key/values are written in place after the first ``length`` positions (a ``DynamicLayer``
+    concatenates, copying the whole cache at every token); ``keys`` / ``values`` are views of the filled part.
+    """
+
+    def __init__(self, capacity: int, keys: Any = None, values: Any = None, length: int = 0) -> None:
+        """Wrap ``keys`` / ``values`` (filled up to ``length``), or allocate on the first update."""
+        super().__init__()
+        self.capacity = int(capacity)
+        self.length = int(length)
+        self._kbuf, self._vbuf = keys, values
+        if keys is not None:
+            self.dtype, self.device = keys.dtype, keys.device
+            self.is_initialized = True
+            self._views()
+
+    def _views(self) -> None:
+        self.keys = self._kbuf[:, :, : self.length]
+        self.values = self._vbuf[:, :, : self.length]
+
+    def lazy_initialization(self, key_states: Any, value_states: Any) -> None:  # noqa: D102 (transformers API)
+        b, h, _, dk = key_states.shape
+        self._kbuf = key_states.new_empty((b, h, self.capacity, dk))
+        self._vbuf = value_states.new_empty((b, h, self.capacity, value_states.shape[-1]))
+        self.dtype, self.device = key_states.dtype, key_states.device
+        self.is_initialized = True
+        self._views()
+
+    def update(self, key_states: Any, value_states: Any, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
+        """Write the new key/values after the filled part; return the filled part."""
+        if not self.is_initialized:
+            self.lazy_initialization(key_states, value_states)
+        end = self.length + key_states.shape[-2]
+        if end > min(self.capacity, self._kbuf.shape[-2]):
+            raise RuntimeError(f"BufferLayer: {end} positions needed, capacity {self.capacity}")
+        self._kbuf[:, :, self.length : end] = key_states
+        self._vbuf[:, :, self.length : end] = value_states
+        self.length = end
+        self._views()
+        return self.keys, self.values
+
+    def get_seq_length(self) -> int:  # noqa: D102
+        return self.length
+
+    def crop(self, tokens_to_remove: int) -> None:  # noqa: D102
+        if tokens_to_remove < 0:
+            self.length = max(0, self.length + tokens_to_remove)
+            self._views()
+
+    def batch_select_indices(self, indices: Any) -> None:  # noqa: D102
+        self._kbuf = self._kbuf[indices]
+        self._vbuf = self._vbuf[indices]
+        self._views()
+
+    def batch_repeat_interleave(self, repeats: int) -> None:  # noqa: D102
+        self._kbuf = self._kbuf.repeat_interleave(repeats, dim=0)
+        self._vbuf = self._vbuf.repeat_interleave(repeats, dim=0)
+        self._views()
+
+
+def _base_model(model: Any) -> Any:
+    get = getattr(model, "get_base_model", None)
+    return get() if callable(get) else model
+
+
+def unsupported_reason(model: Any) -> str | None:
+    """Why prefix reuse cannot run on ``model`` (``None`` when it can).
+
+    It needs a decoder-only model whose transformers cache has one full-attention or sliding-window layer per
+    model layer, and whose forward takes ``past_key_values`` and ``position_ids``.
+    """
+    config = getattr(model, "config", None)
+    if config is None:
+        return "the model has no config"
+    if getattr(config, "is_encoder_decoder", False):
+        return "encoder-decoder models are not supported"
+    peft_config = getattr(model, "active_peft_config", None)
+    if peft_config is not None and getattr(peft_config, "is_prompt_learning", False):
+        return "prompt-learning (prefix/prompt tuning) adapters add virtual tokens to the cache"
+    params = inspect.signature(_base_model(model).forward).parameters
+    for name in ("past_key_values", "position_ids"):
+        if name not in params:
+            return f"the model's forward takes no {name}"
+    try:
+        probe = DynamicCache(config=config)
+    except Exception as exc:
+        return f"transformers could not build the model's cache ({type(exc).__name__}: {exc})"
+    kinds = {type(layer).__name__ for layer in probe.layers if type(layer) not in _LAYERS}
+    if kinds:
+        return f"its cache has {sorted(kinds)} layers (recurrent or other state), not only attention"
+    text = getattr(config, "get_text_config", lambda **_: config)(decoder=True)
+    if getattr(text, "attention_chunk_size", None) is not None:
+        return "chunked attention layers are not supported"
+    return None
+
+
+_LAYERS = (DynamicLayer, DynamicSlidingWindowLayer)
+
+
+def _only_full_attention(model: Any) -> bool:
+    return all(type(layer) is DynamicLayer for layer in DynamicCache(config=model.config).layers)
+
+
+def line_breaks(tokenizer: Any) -> np.ndarray:
+    """A boolean per vocabulary id: the token's text ends a line (where canonical chunks may be cut)."""
+    n = len(tokenizer)
+    texts = tokenizer.batch_decode([[i] for i in range(n)], skip_special_tokens=False)
+    return np.array([t.endswith("\n") for t in texts], dtype=bool)
+
+
+@dataclass
+class _Row:
+    """One prompt after prefill: its cache layers (filled up to ``length``) and the logits of its last token."""
+
+    layers: list[BufferLayer]
+    length: int
+    logits: Any
+    generated: list[int] = field(default_factory=list)
+    finish: str | None = None
+
+
+class Decoder:
+    """Prefill with prefix reuse and batched decoding over one model (see the module docstring).
+
+    Args:
+        model: A transformers causal LM (checked with :func:`unsupported_reason`).
+        tokenizer: Its tokenizer (decodes the stop-string windows, finds line ends).
+        store: The prefix store (a disabled one computes every prompt in full, through the same chunks).
+        device: Where the model is.
+        min_chunk: The fewest tokens of a prefill chunk cut at a line end.
+        max_chunk: The most tokens of a prefill chunk.
+    """
+
+    def __init__(
+        self, model: Any, tokenizer: Any, store: PrefixCache, device: Any, *, min_chunk: int, max_chunk: int
+    ) -> None:
+        """Create the decoder; reads the tokenizer's vocabulary once."""
+        self.model = model
+        self.tokenizer = tokenizer
+        self.store = store
+        self.device = device
+        self.min_chunk = min_chunk
+        self.max_chunk = max_chunk
+        self.breaks = line_breaks(tokenizer)
+        params = inspect.signature(_base_model(model).forward).parameters
+        self._forward_kwargs: dict[str, Any] = {"use_cache": True}
+        if "logits_to_keep" in params:
+            self._forward_kwargs["logits_to_keep"] = 1
+        # with SDPA, the decoding steps pass the boolean 4D mask directly (transformers would rebuild the same one
+        # from the 2D padding mask at every step)
+        # (only without sliding-window layers: those get their own mask from the same 2D one)
+        sdpa = getattr(getattr(model, "config", None), "_attn_implementation", None) == "sdpa"
+        self._mask_4d = sdpa and _only_full_attention(model)
+        self._fingerprint = self._weights_fingerprint()
+
+    # ------------------------------------------------------------------------------------------ store safety
+    def _weights_fingerprint(self) -> tuple[Any, ...]:
+        """A value that changes when the weights change.
+
+        In-place changes (an optimiser step, ``load_state_dict``) bump the parameters' version counters; a
+        switch of PEFT adapter changes ``active_adapters``. Either makes the stored key/values stale.
+        """
+        versions = sum(p._version for p in self.model.parameters())
+        return versions, id(self.model), str(getattr(self.model, "active_adapters", ""))
+
+    def check_weights(self) -> None:
+        """Clear the store if the model's weights changed since the last call."""
+        fp = self._weights_fingerprint()
+        if fp != self._fingerprint:
+            self.store.clear()
+            self._fingerprint = fp
+
+    # ------------------------------------------------------------------------------------------ prefill
+    def prefill(self, ids: np.ndarray, capacity: int, into: Sequence[tuple[Any, Any]] | None = None) -> _Row:
+        """Compute one prompt's key/values (reusing the store) and its last token's logits.
+
+        Args:
+            ids: The prompt's token ids (at least one).
+            capacity: The positions of the prompt's cache (at least ``len(ids)``; a batch of one decodes into
+                the rest).
+            into: Per layer, ``[1, heads, >= capacity, head_dim]`` key and value buffers to write into (a row of
+                the batch's buffers); allocated when not given.
+        """
+        store = self.store
+        n = len(ids)
+        start, cuts = 0, [0]
+        entry = None
+        if store.enabled:
+            store.stats.lookups += 1
+            lcp, entry = store.lookup(ids)
+            if entry is not None:
+                cuts = [c for c in entry.cuts if c <= min(lcp, n - 1)]
+                start = cuts[-1]
+        cuts = cuts + chunk_cuts(ids, self.breaks, min_chunk=self.min_chunk, max_chunk=self.max_chunk, start=start)
+        if start > 0 and entry is not None:
+            store.stats.hits += 1
+            store.stats.reused_tokens += start
+            layers = []
+            for i, (k, v) in enumerate(entry.kv):
+                if into is not None:
+                    kb, vb = into[i]
+                else:
+                    kb = k.new_empty((1, k.shape[1], capacity, k.shape[-1]))
+                    vb = v.new_empty((1, v.shape[1], capacity, v.shape[-1]))
+                kb[:, :, :start] = k[:, :, :start]
+                vb[:, :, :start] = v[:, :, :start]
+                layers.append(BufferLayer(capacity, kb, vb, start))
+            cache = Cache(layers=layers)
+        elif into is not None:
+            cache = Cache(layers=[BufferLayer(capacity, kb, vb, 0) for kb, vb in into])
+        else:
+            cache = Cache(layer_class_to_replicate=functools.partial(BufferLayer, capacity))
+        store.stats.computed_tokens += n - start
+        bounds = [start] + [c for c in cuts if start < c < n] + [n]
+        tokens = torch.as_tensor(ids, dtype=torch.long, device=self.device)[None]
+        # an all-ones padding mask changes nothing (transformers drops it) but says the input is not padded
+        ones = torch.ones((1, n), dtype=torch.bool, device=self.device)
+        out = None
+        for s, e in zip(bounds, bounds[1:]):
+            out = self.model(
+                input_ids=tokens[:, s:e],
+                past_key_values=cache,
+                attention_mask=ones[:, :e],
+                position_ids=torch.arange(s, e, device=self.device)[None],
+                **self._forward_kwargs,
+            )
+        layers = list(cache.layers)
+        last_cut = max(c for c in cuts if c <= n)
+        if store.enabled and last_cut > start:
+            kv = [(la.keys[:, :, :last_cut].clone(), la.values[:, :, :last_cut].clone()) for la in layers]
+            store.put(ids[:last_cut], kv, [c for c in cuts if c <= last_cut])
+        return _Row(layers, n, out.logits[0, -1].float())
+
+    # ------------------------------------------------------------------------------------------ decoding
+    def generate(
+        self,
+        prompts: Sequence[Sequence[int]],
+        params: SamplingParams,
+        *,
+        eos_id: int | None,
+        pad_id: int,
+        is_stopped: Callable[[list[int]], bool] | None,
+    ) -> list[tuple[list[int], str]]:
+        """Complete a batch of tokenised prompts.
+
+        Args:
+            prompts: Token ids per prompt (each non-empty).
+            params: Sampling parameters (``max_tokens``, ``temperature``, ``top_p``, ``seed``).
+            eos_id: The end-of-sequence token (ends a row, not part of its text).
+            pad_id: The id shown for left padding to the repetition penalty.
+            is_stopped: Given a row's new tokens, whether its text now holds a stop string.
+
+        Returns:
+            Per prompt, the new token ids (an end-of-sequence token included) and ``"stop"`` or ``"length"``.
+        """
+        self.check_weights()
+        max_new = params.max_tokens
+        ids = [np.asarray(p, dtype=np.int64) for p in prompts]
+        lengths = [len(p) for p in ids]
+        width = max(lengths)
+        t0 = time.perf_counter()
+        if len(ids) == 1:  # no padding: the prompt's own buffer has room for the new tokens
+            rows = [self.prefill(ids[0], capacity=width + max_new)]
+            cache = Cache(layers=rows[0].layers)
+            mask = torch.ones((1, width + max_new), dtype=torch.bool, device=self.device)
+        else:
+            rows, layers = self._prefill_batch(ids, width, width + max_new - 1)
+            cache = Cache(layers=layers)
+            mask = torch.zeros((len(ids), width + max_new), dtype=torch.bool, device=self.device)
+            for i, n in enumerate(lengths):
+                mask[i, width - n :] = True
+        t1 = time.perf_counter()
+        self.store.stats.prefill_s += t1 - t0
+
+        processors = self._processors(params)
+        generator = _generator(params.seed, rows[0].logits.device) if params.temperature > 0 else None
+        history = None
+        if any(isinstance(p, RepetitionPenaltyLogitsProcessor) for p in processors):
+            history = torch.full((len(rows), width + max_new), pad_id, dtype=torch.long, device=self.device)
+            for i, p in enumerate(ids):
+                history[i, width - len(p) : width] = torch.as_tensor(p, device=self.device)
+        positions = torch.as_tensor(lengths, dtype=torch.long, device=self.device)
+        logits = torch.stack([r.logits for r in rows])
+        live = list(range(len(rows)))  # row index of each batch position
+        for step in range(max_new):
+            if history is not None:
+                logits = processors(history[:, : width + step], logits)
+            elif processors:
+                logits = processors(None, logits)
+            if generator is None:
+                nxt = torch.argmax(logits, dim=-1)
+            else:
+                probs = torch.softmax(logits, dim=-1)
+                nxt = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+            values = nxt.tolist()
+            for b, i in enumerate(live):
+                row = rows[i]
+                if row.finish is not None:
+                    continue
+                row.generated.append(values[b])
+                if eos_id is not None and values[b] == eos_id:
+                    row.finish = "stop"
+                elif is_stopped is not None and is_stopped(row.generated):
+                    row.finish = "stop"
+                elif len(row.generated) >= max_new:
+                    row.finish = "length"
+            if history is not None:
+                history[:, width + step] = nxt
+            keep = [b for b, i in enumerate(live) if rows[i].finish is None]
+            if not keep:
+                break
+            if len(keep) <= len(live) // 2:  # compact: finished rows stop costing compute
+                index = torch.as_tensor(keep, device=self.device)
+                for layer in cache.layers:
+                    layer.batch_select_indices(index)
+                nxt, positions = nxt[index], positions[index]
+                mask = mask[index]
+                history = history[index] if history is not None else None
+                live = [live[b] for b in keep]
+            seen = cache.get_seq_length()
+            if self._mask_4d and len(rows) > 1:
+                step_mask = mask[:, None, None, : seen + 1]
+            else:  # (one row: all ones, which transformers drops)
+                step_mask = mask[:, : seen + 1]
+            out = self.model(
+                input_ids=nxt[:, None],
+                past_key_values=cache,
+                attention_mask=step_mask,
+                position_ids=positions[:, None],
+                **self._forward_kwargs,
+            )
+            positions = positions + 1
+            logits = out.logits[:, -1].float()
+        self.store.stats.decode_s += time.perf_counter() - t1
+        return [(r.generated, r.finish or "length") for r in rows]
+
+    def _prefill_batch(self, ids: list[np.ndarray], width: int, capacity: int) -> tuple[list[_Row], list[BufferLayer]]:
+        """Prefill every prompt into its row of one left-padded buffer per layer.
+
+        The ``[rows, heads, capacity, head_dim]`` buffers are allocated once the first prompt shows the layers'
+        shapes; the others are computed in place.
+        """
+        first = self.prefill(ids[0], capacity=len(ids[0]))
+        keys, values = [], []
+        for layer in first.layers:
+            k, v = layer.keys, layer.values
+            kb = k.new_empty((len(ids), k.shape[1], capacity, k.shape[-1]))
+            vb = v.new_empty((len(ids), v.shape[1], capacity, v.shape[-1]))
+            for i, p in enumerate(ids):  # the padding is masked, but must hold finite numbers
+                kb[i, :, : width - len(p)] = 0
+                vb[i, :, : width - len(p)] = 0
+            pad = width - len(ids[0])
+            kb[0, :, pad:width] = k[0]
+            vb[0, :, pad:width] = v[0]
+            keys.append(kb)
+            values.append(vb)
+        first.layers = []
+        rows = [first]
+        for i in range(1, len(ids)):
+            pad = width - len(ids[i])
+            into = [(kb[i : i + 1, :, pad:], vb[i : i + 1, :, pad:]) for kb, vb in zip(keys, values)]
+            row = self.prefill(ids[i], capacity=len(ids[i]), into=into)
+            row.layers = []
+            rows.append(row)
+        return rows, [BufferLayer(capacity, kb, vb, width) for kb, vb in zip(keys, values)]
+
+    def _processors(self, params: SamplingParams) -> LogitsProcessorList:
+        """The model's repetition penalty, and for sampling: temperature, top-k, top-p, min-p (as ``generate``)."""
+        cfg = getattr(self.model, "generation_config", None)
+        procs = LogitsProcessorList()
+        penalty = getattr(cfg, "repetition_penalty", None)
+        if penalty is not None and float(penalty) != 1.0:
+            procs.append(RepetitionPenaltyLogitsProcessor(float(penalty)))
+        if params.temperature > 0:
+            if float(params.temperature) != 1.0:
+                procs.append(TemperatureLogitsWarper(float(params.temperature)))
+            top_k = getattr(cfg, "top_k", None)
+            top_k = 50 if top_k is None else int(top_k)  # transformers' default when the model sets none
+            if top_k > 0:
+                procs.append(TopKLogitsWarper(top_k))
+            if float(params.top_p) < 1.0:
+                procs.append(TopPLogitsWarper(float(params.top_p)))
+            min_p = getattr(cfg, "min_p", None)
+            if min_p:
+                procs.append(MinPLogitsWarper(float(min_p)))
+        return procs
+
+
+def _generator(seed: int | None, device: Any) -> Any:
+    """A generator seeded by ``seed``, or else by torch's global generator, which is left as it was.
+
+    This is what transformers' ``generate`` under ``torch.random.fork_rng`` did: the same global state gives
+    the same samples.
+    """
+    if seed is None:
+        probe = torch.Generator()
+        probe.set_state(torch.get_rng_state())
+        seed = int(torch.randint(0, 2**62, (1,), generator=probe).item())
+    gen = torch.Generator(device=device)
+    gen.manual_seed(int(seed))
+    return gen
