@@ -1145,15 +1145,7 @@ class Worker:
             finished = status is not None or col.result_ready()
             if finished and (col.all_eof() or col.grace_over(now)):
                 break  # (a child that delivered its result is not waited for: its exit is reaped later)
-            if col.over_limit and killed_by is None:
-                killed_by = "output"
-                stopped = True
-                self.kill_group(pid)
-            if now >= deadline and killed_by is None and not stopped:
-                stopped = True
-                if not col.result_ready():  # else the code finished and the process is only slow to exit
-                    killed_by = "wall_time"
-                self.kill_group(pid)
+            killed_by, stopped = self.enforce_limits(col, pid, now, deadline, killed_by, stopped)
             if stopped and now >= deadline + _KILL_WAIT_S:
                 break
             wait = min(max(deadline - now, 0.0), 1.0)
@@ -1174,6 +1166,18 @@ class Worker:
         if status is None and col.result_ready():
             status = 0  # it delivered its result; its exit is not waited for
         return col.result(status, killed_by, wall)
+
+    def enforce_limits(self, col, pid, now, deadline, killed_by, stopped):
+        """Kill a run's process group once its output or wall time is over the limit; return the new state."""
+        if col.over_limit and killed_by is None:
+            killed_by, stopped = "output", True
+            self.kill_group(pid)
+        if now >= deadline and killed_by is None and not stopped:
+            stopped = True
+            if not col.result_ready():  # else the code finished and the process is only slow to exit
+                killed_by = "wall_time"
+            self.kill_group(pid)
+        return killed_by, stopped
 
     def run_in_session(self, msg, s, timeout):
         started = time.time()
@@ -1228,15 +1232,7 @@ class Worker:
                 break
             if events.eof and col.all_eof():
                 break
-            if col.over_limit and killed_by is None:
-                killed_by = "output"
-                stopped = True
-                self.kill_group(child)
-            if now >= deadline and killed_by is None and not stopped:
-                stopped = True
-                if not col.result_ready():  # else the code finished and the process is only slow to exit
-                    killed_by = "wall_time"
-                self.kill_group(child)
+            killed_by, stopped = self.enforce_limits(col, child, now, deadline, killed_by, stopped)
             if stopped and now >= deadline + _KILL_WAIT_S:
                 break
             wait = max(min(deadline - now, 1.0), 0.0)

@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -47,7 +48,7 @@ bomb += "    except OSError:\n        break\nprint(n)"
 out["fork"] = req({"op": "run", "id": 3, "code": bomb, "timeout": 3})
 req({"op": "open", "id": 4, "session": "s"})
 out["s1"] = req({"op": "run", "id": 5, "code": "x = 41", "timeout": 5, "session": "s", "persist": True})
-loop = "x = 0\nwhile True: pass"
+loop = "import time\nx = 0\nwhile True: time.sleep(0.01)"  # no CPU: only the wall limit can stop it
 out["loop"] = req({"op": "run", "id": 6, "code": loop, "timeout": 1, "session": "s", "persist": True})
 out["s2"] = req({"op": "run", "id": 7, "code": "x + 1", "timeout": 5, "session": "s", "persist": False})
 out["shutdown"] = req({"op": "shutdown", "id": 8})
@@ -95,7 +96,15 @@ def _processes_of(uid: int) -> int:
     return n
 
 
+def _wait_for_no_processes(uid: int, timeout_s: float = 15.0) -> None:
+    """RLIMIT_NPROC counts every process of the uid: let a previous test's killed processes finish exiting."""
+    deadline = time.monotonic() + timeout_s
+    while _processes_of(uid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def _config(scratch_root: str, **extra) -> dict:
+    _wait_for_no_processes(65534)
     cfg = {
         "uid": None,
         "gid": None,
@@ -114,8 +123,8 @@ def _check(out: dict) -> None:
     assert out["hello"]["uid"] == 65534 and out["hello"]["drop_uid"] is None
     assert out["run"]["stdout"] == "65534\n"
     counts = [int(n) for n in out["fork"]["stdout"].split()]  # each process of the bomb prints its count
-    assert out["fork"]["completed"] and counts and max(counts) < 16  # RLIMIT_NPROC stopped it
-    assert out["s1"]["persisted"] and out["loop"]["limit"] == "wall_time" and not out["loop"]["persisted"]
+    assert out["fork"]["completed"] and counts and max(counts) < 16, out["fork"]  # RLIMIT_NPROC stopped it
+    assert out["s1"]["persisted"] and out["loop"]["limit"] == "wall_time" and not out["loop"]["persisted"], out["loop"]
     assert out["s2"]["value"] == "42"  # the timed-out execution left the session unchanged
     assert out["shutdown"]["ok"]
 
