@@ -1050,24 +1050,8 @@ class Worker:
         ready, _, _ = select.select([sock], [], [], timeout)
         if not ready:
             return
-        try:
-            head, fds, _flags, _addr = socket.recv_fds(sock, _HDR.size, 4)
-            while head and len(head) < _HDR.size:
-                more = sock.recv(_HDR.size - len(head))
-                if not more:
-                    break
-                head += more
-            if len(head) < _HDR.size:
-                raise OSError("the factory closed its socket")
-            n = _HDR.unpack(head)[0]
-            body = b""
-            while len(body) < n:
-                more = sock.recv(n - len(body))
-                if not more:
-                    raise OSError("the factory closed its socket")
-                body += more
-            info = json.loads(body.decode("ascii"))
-        except (OSError, ValueError, struct.error):
+        info, fds = _recv_request(sock, 4)
+        if not isinstance(info, dict):
             self.factory = None  # a broken factory: spares are forked by the worker from now on
             return
         if "exited" in info:
