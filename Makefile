@@ -9,22 +9,26 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 # torch must be the CPU build: a bare `torch` requirement with no torch installed pulls GBs of CUDA packages.
 TORCH_SPEC ?= torch==2.13.0
-EXTRAS ?= all,test
-STAMP := $(VENV)/.toolgym-$(shell cat setup.cfg pyproject.toml | cksum | cut -d' ' -f1)
+# The tested dependency set: every install goes through it (regenerate with `make lock`).
+LOCK ?= requirements/lock.txt
+# pip, setuptools and wheel build toolgym itself: pinned too, so a new release of them cannot break an install.
+BUILD_TOOLS ?= pip==26.3 setuptools==84.2.1 wheel==0.48.0
+STAMP := $(VENV)/.toolgym-$(shell cat setup.cfg pyproject.toml $(LOCK) | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
 # Evaluated once (a recursive variable would call `date` at each use and could name two folders).
 ifndef DEMO_OUT
 DEMO_OUT := runs/demo-$(shell date +%Y%m%d-%H%M%S)
 endif
 
-.PHONY: demo test test-fast install system-deps lint typecheck clean
+.PHONY: demo test test-fast install system-deps lint typecheck clean lock lock-upgrade
 
 $(STAMP):
-	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "toolgym needs Python 3.10 or newer, found " + sys.version.split()[0]'
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "toolgym needs Python 3.11 or newer, found " + sys.version.split()[0]'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install --quiet --upgrade pip "setuptools>=64" wheel
+	$(PIP) install --quiet $(BUILD_TOOLS)
 	$(PY) -c 'import torch' 2>/dev/null || $(PIP) install --quiet "$(TORCH_SPEC)"
-	$(PIP) install --quiet -e ".[$(EXTRAS)]"
+	$(PIP) install --quiet -r $(LOCK)
+	$(PIP) install --quiet --no-deps --no-build-isolation -e .
 	rm -f $(VENV)/.toolgym-*
 	touch $@
 
@@ -55,6 +59,14 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(PY) -m mypy toolgym envs agents algorithms benchmarks
+
+# Re-resolve the lock (keeping the current pins the ranges in setup.cfg still allow) / take the newest releases
+# those ranges allow. Then `make test`; commit the lock with the change that needed it.
+lock: $(STAMP)
+	UV=$(VENV)/bin/uv scripts/lock.sh
+
+lock-upgrade: $(STAMP)
+	UV=$(VENV)/bin/uv scripts/lock.sh --upgrade
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -22,6 +22,7 @@ by slot.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -49,6 +50,7 @@ __all__ = [
     "Reflection",
     "Reflector",
     "SamplingParams",
+    "mix_seed",
     "observation_images",
     "observation_text",
 ]
@@ -81,11 +83,19 @@ class SamplingParams:
         temperature: 0 for greedy decoding; above 0 samples.
         top_p: Nucleus sampling mass.
         stop: Strings that end a completion; the completion is cut before the first one (and excludes it).
-        seed: Seeds the sampler (same seed, same samples) where the backend supports it.
+        seed: Seeds the call's sampling where the backend supports it: prompt ``i`` of a ``generate`` call
+            samples from its own generator seeded by ``(seed, i)``, so the k copies of one prompt give k
+            independent samples, and the same seed gives the same samples whatever the batching. Without a seed
+            (and without ``seeds``) every call draws fresh samples (local backends take them from torch's global
+            generator, so ``torch.manual_seed`` makes a run repeatable).
+        seeds: One seed per prompt of the call (overrides ``seed``): a policy derives them from its episodes
+            so that a sample depends on its episode, not on which other episodes shared the batch.
 
     Example:
         >>> SamplingParams(max_tokens=64, stop=("\\nObservation",)).replace(temperature=0.7).temperature
         0.7
+        >>> SamplingParams(temperature=1.0, seed=3).prompt_seeds(2) == SamplingParams(seed=3).prompt_seeds(2)
+        True
     """
 
     max_tokens: int = 128
@@ -93,6 +103,7 @@ class SamplingParams:
     top_p: float = 1.0
     stop: tuple[str, ...] = ()
     seed: int | None = None
+    seeds: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.max_tokens, int) or self.max_tokens < 1:
@@ -105,10 +116,49 @@ class SamplingParams:
         if any(not isinstance(s, str) or not s for s in stop):
             raise ConfigError(f"SamplingParams.stop: expected non-empty strings, got {self.stop!r}.")
         object.__setattr__(self, "stop", stop)
+        if self.seed is not None and not _is_int(self.seed):
+            raise ConfigError(f"SamplingParams.seed: expected an int or None, got {self.seed!r}.")
+        if self.seeds is not None:
+            seeds = tuple(self.seeds)
+            if not all(_is_int(x) for x in seeds):
+                raise ConfigError(f"SamplingParams.seeds: expected one int per prompt, got {self.seeds!r}.")
+            object.__setattr__(self, "seeds", tuple(int(x) for x in seeds))
 
     def replace(self, **changes: Any) -> SamplingParams:
         """Return a copy with some fields changed."""
         return replace(self, **changes)
+
+    def prompt_seeds(self, n: int) -> list[int] | None:
+        """The seed of each of the ``n`` prompts of a call (``None`` when neither ``seeds`` nor ``seed`` is set).
+
+        Raises:
+            ConfigError: ``seeds`` does not hold one seed per prompt.
+        """
+        if self.seeds is not None:
+            if len(self.seeds) != n:
+                raise ConfigError(
+                    f"SamplingParams.seeds: expected one seed per prompt ({n}), got {len(self.seeds)}. Pass seeds "
+                    "with the same length as the prompts, or a single seed=."
+                )
+            return list(self.seeds)
+        if self.seed is None:
+            return None
+        return [mix_seed(self.seed, i) for i in range(n)]
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def mix_seed(*parts: Any) -> int:
+    """A 63-bit seed that depends only on ``parts`` (stable across processes and platforms, unlike ``hash``).
+
+    Example:
+        >>> mix_seed(0, 1) == mix_seed(0, 1) != mix_seed(0, 2)
+        True
+    """
+    digest = hashlib.blake2b(repr(parts).encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 1
 
 
 @dataclass(frozen=True)

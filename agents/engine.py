@@ -394,6 +394,9 @@ class _Engine:
         step_info = {k: info[k] for k in STEP_INFO_KEYS if k in info}
         if usage:
             step_info["usage"] = usage
+        raw = getattr(action, "raw", None)
+        if raw is not None and raw != str(action):  # the model's whole output, for debugging (never trained on)
+            step_info["raw"] = raw
         slot.steps.append(
             Step(
                 action=str(action),
@@ -442,7 +445,8 @@ class _Engine:
                 slot.task_id = str(info.get("task_id", slot.task_id))
                 slot.question = _question(observation_text(obs))
             slot.obs, slot.info = obs, info
-            self.policy.reset(obs, {**info, "trial": slot.trial}, env=slot.env, slot=i)
+            # the reset seed tells a sampling policy which episode this is (see LLMPolicy._sample_seeds)
+            self.policy.reset(obs, {**info, "trial": slot.trial, "reset_seed": slot.spec.seed}, env=slot.env, slot=i)
         except Exception as exc:
             slot.error = _describe(exc)
             logger.warning("episode %d: reset failed: %s", slot.index, slot.error)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import queue
 import socket
 import threading
@@ -91,10 +92,16 @@ class _Batcher:
                     stop = True
                     break
                 batch.append(item)
-            groups: dict[SamplingParams, list[tuple[Any, Future]]] = {}
+            # requests that differ only in their seed share a batch: each keeps its own seed (seeds=)
+            groups: dict[SamplingParams, list[tuple[Any, Future, int | None]]] = {}
             for prompt, params, fut in batch:
-                groups.setdefault(params, []).append((prompt, fut))
-            for params, items in groups.items():
+                groups.setdefault(params.replace(seed=None, seeds=None), []).append((prompt, fut, params.seed))
+            for params, members in groups.items():
+                seeds = [s for _, _, s in members]
+                if any(s is not None for s in seeds):  # unseeded requests among seeded ones get a fresh seed
+                    seeds = [s if s is not None else int.from_bytes(os.urandom(8), "little") >> 1 for s in seeds]
+                    params = params.replace(seeds=tuple(seeds))
+                items = [(p, f) for p, f, _ in members]
                 try:
                     results = self.llm.generate([p for p, _ in items], params)
                 except Exception as exc:

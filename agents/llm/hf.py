@@ -213,10 +213,13 @@ class HFLLM:
         """The prefix-cache decoder, or ``None`` when it is off or the model cannot use it."""
         if self.prefix_cache_mode is False:
             return None
-        from toolgym.agents.llm.prefix_generate import Decoder, unsupported_reason
+        from toolgym.agents.llm.prefix_generate import Decoder, probe_cache_keyword, unsupported_reason
 
+        keyword: str | None = None
         reason = unsupported_reason(self.model)
-        if reason is not None:
+        if reason is None:
+            keyword, reason = probe_cache_keyword(self.model, self.device, len(self.tokenizer))
+        if keyword is None:
             if self.prefix_cache_mode is True:
                 raise ConfigError(f"HFLLM.prefix_cache=True: {self.name} cannot reuse prefixes: {reason}. Use 'auto'.")
             logger.info("%s: no prefix cache (%s); generating with transformers' generate", self.name, reason)
@@ -228,6 +231,7 @@ class HFLLM:
             self.device,
             min_chunk=self.prefill_min_chunk,
             max_chunk=self.prefill_chunk,
+            cache_keyword=keyword,
         )
 
     @property
@@ -273,12 +277,16 @@ class HFLLM:
         self.load()
         start = time.perf_counter()
         try:
+            from toolgym.agents.llm.sampling import call_seeds
+
             texts = [self.render(p) for p in items]
+            seeds = call_seeds(params, len(texts))  # one per prompt, fixed before batching
             order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
             results: list[Completion | None] = [None] * len(texts)
             for lo in range(0, len(order), self.batch_size):
                 chunk = order[lo : lo + self.batch_size]
-                for i, c in zip(chunk, self._generate_batch([texts[i] for i in chunk], params)):
+                call = params if seeds is None else params.replace(seed=None, seeds=tuple(seeds[i] for i in chunk))
+                for i, c in zip(chunk, self._generate_batch([texts[i] for i in chunk], call)):
                     results[i] = c
         except (LLMError, ConfigError):
             self.stats.errors += 1
@@ -364,10 +372,9 @@ class HFLLM:
         }
         if tok.eos_token_id is not None:
             gen_kwargs["eos_token_id"] = tok.eos_token_id
-        if params.temperature > 0:
-            gen_kwargs.update(do_sample=True, temperature=float(params.temperature), top_p=float(params.top_p))
-        else:
-            gen_kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        # greedy decoding; for sampling, the warpers and a per-row sampler pick the "greedy" token (each row samples
+        # with its own generator, as with the prefix cache: same seed, same samples, whatever the batch)
+        gen_kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         if params.stop:
             gen_kwargs["stopping_criteria"] = _stop_criteria(tok, params.stop, input_ids.shape[1])
         out = None
@@ -400,9 +407,13 @@ class HFLLM:
     def _run(self, input_ids: Any, params: SamplingParams, gen_kwargs: dict[str, Any]) -> Any:
         import torch
 
-        with torch.inference_mode(), torch.random.fork_rng(devices=[]):
-            if params.seed is not None:
-                torch.manual_seed(int(params.seed))
+        if params.temperature > 0:  # fresh generators for each attempt
+            from toolgym.agents.llm.sampling import RowSampler, call_seeds, row_generators, sampling_warpers
+
+            procs = sampling_warpers(getattr(self.model, "generation_config", None), params)
+            procs.append(RowSampler(row_generators(call_seeds(params, input_ids.shape[0]) or [], self.device)))
+            gen_kwargs = {**gen_kwargs, "logits_processor": procs}
+        with torch.inference_mode():
             return self.model.generate(input_ids, **gen_kwargs)
 
     def __repr__(self) -> str:

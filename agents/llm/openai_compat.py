@@ -209,7 +209,9 @@ class OpenAILLM:
             return []
         _, pool = self._ensure()
         start = time.perf_counter()
-        futures = [pool.submit(self._one, p, params) for p in items]
+        seeds = params.prompt_seeds(len(items))  # one per request: k copies of a prompt give k samples
+        calls = [params if seeds is None else params.replace(seed=seeds[i], seeds=None) for i in range(len(items))]
+        futures = [pool.submit(self._one, p, c) for p, c in zip(items, calls)]
         out, first_error = [], None
         for f in futures:
             try:

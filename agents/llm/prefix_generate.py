@@ -26,17 +26,11 @@ import numpy as np
 import torch
 from toolgym.agents.base import SamplingParams
 from toolgym.agents.llm.prefix_cache import PrefixCache, chunk_cuts
+from toolgym.agents.llm.sampling import call_seeds, row_generators, sample_rows, sampling_warpers
 from transformers.cache_utils import Cache, DynamicCache, DynamicLayer, DynamicSlidingWindowLayer
-from transformers.generation.logits_process import (
-    LogitsProcessorList,
-    MinPLogitsWarper,
-    RepetitionPenaltyLogitsProcessor,
-    TemperatureLogitsWarper,
-    TopKLogitsWarper,
-    TopPLogitsWarper,
-)
+from transformers.generation.logits_process import LogitsProcessorList, RepetitionPenaltyLogitsProcessor
 
-__all__ = ["Decoder", "line_breaks", "unsupported_reason"]
+__all__ = ["CACHE_KEYWORDS", "Decoder", "line_breaks", "probe_cache_keyword", "unsupported_reason"]
 
 
 class BufferLayer(DynamicLayer):
@@ -107,10 +101,12 @@ def _base_model(model: Any) -> Any:
 
 
 def unsupported_reason(model: Any) -> str | None:
-    """Why prefix reuse cannot run on ``model`` (``None`` when it can).
+    """Why prefix reuse cannot run on ``model`` (``None`` when it can), from its configuration alone.
 
     It needs a decoder-only model whose transformers cache has one full-attention or sliding-window layer per
-    model layer, and whose forward takes ``past_key_values`` and ``position_ids``.
+    model layer. Whether its forward really takes and fills such a cache, and honours explicit positions and
+    padding masks, is checked by running it (:func:`probe_cache_keyword`), not by reading its signature: the
+    keywords change between transformers releases (``past_key_values`` became ``cache`` in 5.25).
     """
     config = getattr(model, "config", None)
     if config is None:
@@ -120,10 +116,6 @@ def unsupported_reason(model: Any) -> str | None:
     peft_config = getattr(model, "active_peft_config", None)
     if peft_config is not None and getattr(peft_config, "is_prompt_learning", False):
         return "prompt-learning (prefix/prompt tuning) adapters add virtual tokens to the cache"
-    params = inspect.signature(_base_model(model).forward).parameters
-    for name in ("past_key_values", "position_ids"):
-        if name not in params:
-            return f"the model's forward takes no {name}"
     try:
         probe = DynamicCache(config=config)
     except Exception as exc:
@@ -135,6 +127,76 @@ def unsupported_reason(model: Any) -> str | None:
     if getattr(text, "attention_chunk_size", None) is not None:
         return "chunked attention layers are not supported"
     return None
+
+
+#: The keywords under which transformers' forward methods have taken the key/value cache, newest first.
+CACHE_KEYWORDS = ("cache", "past_key_values")
+
+
+def probe_cache_keyword(model: Any, device: Any, vocab_size: int) -> tuple[str | None, str]:
+    """Find, by running the model, the keyword its forward takes a cache under; check what the decoder relies on.
+
+    Three tiny forward calls on three token ids: the whole sequence without a cache (the reference), then the
+    first two tokens into a cache passed under each keyword of :data:`CACHE_KEYWORDS` and the third on top of it,
+    and a left-padded copy of the sequence with its padding masked and explicit position ids. A keyword is taken
+    when the cache was filled and both the cached and the padded logits equal the reference.
+
+    Args:
+        model: The causal LM (in eval mode, on ``device``).
+        device: Where it is.
+        vocab_size: Token ids are drawn below this.
+
+    Returns:
+        ``(keyword, "")``, or ``(None, why not)``.
+    """
+    ids = torch.as_tensor([[1 % vocab_size, 2 % vocab_size, 3 % vocab_size]], device=device)
+    ones = torch.ones((1, 3), dtype=torch.bool, device=device)
+    pos = torch.arange(3, device=device)[None]
+    problems = []
+    with torch.inference_mode():
+        try:
+            ref = model(input_ids=ids, attention_mask=ones, position_ids=pos, use_cache=False).logits[0, -1].float()
+        except Exception as exc:
+            return None, f"a plain forward call failed ({type(exc).__name__}: {exc})"
+        tol = 1e-3 + 2e-2 * float(ref.abs().max())
+        for keyword in CACHE_KEYWORDS:
+            cache = Cache(layer_class_to_replicate=functools.partial(BufferLayer, 4))
+            try:
+                model(
+                    input_ids=ids[:, :2],
+                    attention_mask=ones[:, :2],
+                    position_ids=pos[:, :2],
+                    use_cache=True,
+                    **{keyword: cache},
+                )
+                if cache.get_seq_length() != 2:
+                    problems.append(f"{keyword}=: the cache was not filled")
+                    continue
+                out = model(
+                    input_ids=ids[:, 2:],
+                    attention_mask=ones,
+                    position_ids=pos[:, 2:],
+                    use_cache=True,
+                    **{keyword: cache},
+                )
+            except Exception as exc:
+                problems.append(f"{keyword}=: {type(exc).__name__}: {exc}")
+                continue
+            if float((out.logits[0, -1].float() - ref).abs().max()) > tol:
+                problems.append(f"{keyword}=: logits after the cache differ from a full forward")
+                continue
+            padded = torch.cat([ids[:, :1], ids], dim=1)
+            mask = torch.tensor([[False, True, True, True]], device=device)
+            try:
+                out = model(
+                    input_ids=padded, attention_mask=mask, position_ids=torch.cat([pos[:, :1], pos], 1), use_cache=False
+                )
+            except Exception as exc:
+                return None, f"a left-padded forward call failed ({type(exc).__name__}: {exc})"
+            if float((out.logits[0, -1].float() - ref).abs().max()) > tol:
+                return None, "explicit position ids with a padding mask do not give the unpadded logits"
+            return keyword, ""
+    return None, "no cache keyword works (" + "; ".join(problems) + ")"
 
 
 _LAYERS = (DynamicLayer, DynamicSlidingWindowLayer)
@@ -172,10 +234,19 @@ class Decoder:
         device: Where the model is.
         min_chunk: The fewest tokens of a prefill chunk cut at a line end.
         max_chunk: The most tokens of a prefill chunk.
+        cache_keyword: The keyword the model's forward takes the cache under (see :func:`probe_cache_keyword`).
     """
 
     def __init__(
-        self, model: Any, tokenizer: Any, store: PrefixCache, device: Any, *, min_chunk: int, max_chunk: int
+        self,
+        model: Any,
+        tokenizer: Any,
+        store: PrefixCache,
+        device: Any,
+        *,
+        min_chunk: int,
+        max_chunk: int,
+        cache_keyword: str = "past_key_values",
     ) -> None:
         """Create the decoder; reads the tokenizer's vocabulary once."""
         self.model = model
@@ -186,6 +257,7 @@ class Decoder:
         self.max_chunk = max_chunk
         self.breaks = line_breaks(tokenizer)
         params = inspect.signature(_base_model(model).forward).parameters
+        self.cache_keyword = cache_keyword
         self._forward_kwargs: dict[str, Any] = {"use_cache": True}
         if "logits_to_keep" in params:
             self._forward_kwargs["logits_to_keep"] = 1
@@ -262,9 +334,9 @@ class Decoder:
         for s, e in zip(bounds, bounds[1:]):
             out = self.model(
                 input_ids=tokens[:, s:e],
-                past_key_values=cache,
                 attention_mask=ones[:, :e],
                 position_ids=torch.arange(s, e, device=self.device)[None],
+                **{self.cache_keyword: cache},
                 **self._forward_kwargs,
             )
         layers = list(cache.layers)
@@ -288,7 +360,7 @@ class Decoder:
 
         Args:
             prompts: Token ids per prompt (each non-empty).
-            params: Sampling parameters (``max_tokens``, ``temperature``, ``top_p``, ``seed``).
+            params: Sampling parameters (``max_tokens``, ``temperature``, ``top_p``, and ``seeds``: one per prompt).
             eos_id: The end-of-sequence token (ends a row, not part of its text).
             pad_id: The id shown for left padding to the repetition penalty.
             is_stopped: Given a row's new tokens, whether its text now holds a stop string.
@@ -316,7 +388,10 @@ class Decoder:
         self.store.stats.prefill_s += t1 - t0
 
         processors = self._processors(params)
-        generator = _generator(params.seed, rows[0].logits.device) if params.temperature > 0 else None
+        generators = None
+        if params.temperature > 0:
+            seeds = call_seeds(params, len(rows))
+            generators = row_generators(seeds or [], rows[0].logits.device)
         history = None
         if any(isinstance(p, RepetitionPenaltyLogitsProcessor) for p in processors):
             history = torch.full((len(rows), width + max_new), pad_id, dtype=torch.long, device=self.device)
@@ -330,11 +405,10 @@ class Decoder:
                 logits = processors(history[:, : width + step], logits)
             elif processors:
                 logits = processors(None, logits)
-            if generator is None:
+            if generators is None:
                 nxt = torch.argmax(logits, dim=-1)
-            else:
-                probs = torch.softmax(logits, dim=-1)
-                nxt = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+            else:  # each row with its own generator: its samples do not depend on the other rows
+                nxt = sample_rows(logits, [generators[i] for i in live])
             values = nxt.tolist()
             for b, i in enumerate(live):
                 row = rows[i]
@@ -367,9 +441,9 @@ class Decoder:
                 step_mask = mask[:, : seen + 1]
             out = self.model(
                 input_ids=nxt[:, None],
-                past_key_values=cache,
                 attention_mask=step_mask,
                 position_ids=positions[:, None],
+                **{self.cache_keyword: cache},
                 **self._forward_kwargs,
             )
             positions = positions + 1
@@ -414,31 +488,5 @@ class Decoder:
         penalty = getattr(cfg, "repetition_penalty", None)
         if penalty is not None and float(penalty) != 1.0:
             procs.append(RepetitionPenaltyLogitsProcessor(float(penalty)))
-        if params.temperature > 0:
-            if float(params.temperature) != 1.0:
-                procs.append(TemperatureLogitsWarper(float(params.temperature)))
-            top_k = getattr(cfg, "top_k", None)
-            top_k = 50 if top_k is None else int(top_k)  # transformers' default when the model sets none
-            if top_k > 0:
-                procs.append(TopKLogitsWarper(top_k))
-            if float(params.top_p) < 1.0:
-                procs.append(TopPLogitsWarper(float(params.top_p)))
-            min_p = getattr(cfg, "min_p", None)
-            if min_p:
-                procs.append(MinPLogitsWarper(float(min_p)))
+        procs.extend(sampling_warpers(cfg, params))
         return procs
-
-
-def _generator(seed: int | None, device: Any) -> Any:
-    """A generator seeded by ``seed``, or else by torch's global generator, which is left as it was.
-
-    This is what transformers' ``generate`` under ``torch.random.fork_rng`` did: the same global state gives
-    the same samples.
-    """
-    if seed is None:
-        probe = torch.Generator()
-        probe.set_state(torch.get_rng_state())
-        seed = int(torch.randint(0, 2**62, (1,), generator=probe).item())
-    gen = torch.Generator(device=device)
-    gen.manual_seed(int(seed))
-    return gen

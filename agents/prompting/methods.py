@@ -34,6 +34,7 @@ from toolgym.agents.base import (
     Completion,
     SamplingParams,
     _check_batch,
+    mix_seed,
     observation_images,
     observation_text,
 )
@@ -184,6 +185,7 @@ class LLMPolicy(BasePolicy):
             pending=None,
             extra_usage={},
             examples=self._examples(env, observation),
+            sample_key=(str(info.get("task_id", "")), info.get("reset_seed"), int(info.get("trial", 0) or 0)),
         )
 
     def _examples(self, env: gym.Env | None, observation: Any) -> list[Example]:
@@ -267,6 +269,7 @@ class LLMPolicy(BasePolicy):
             for j in range(n):
                 prompts.append(p)
                 index.append((s, stop, j))
+        seeds = self._sample_seeds(params, index)
         # one call per distinct stop set (usually one)
         by_stop: dict[tuple[str, ...], list[int]] = {}
         for k, (_, stop, _) in enumerate(index):
@@ -274,11 +277,28 @@ class LLMPolicy(BasePolicy):
         completions: list[Completion | None] = [None] * len(prompts)
         for stop, ks in by_stop.items():
             call = params.replace(stop=tuple(dict.fromkeys((*params.stop, *stop))))
+            if seeds is not None:
+                call = call.replace(seed=None, seeds=tuple(seeds[k] for k in ks))
             for k, c in zip(ks, self.llm.generate([prompts[k] for k in ks], call)):
                 completions[k] = c
         actions = [self._parse(index[k][0], c) for k, c in enumerate(completions) if c is not None]
         actions = self._repair([index[k][0] for k in range(len(index))], actions)
         return [actions[i * n : (i + 1) * n] for i in range(len(slots))]
+
+    def _sample_seeds(self, params: SamplingParams, index: Sequence[tuple[int, Any, int]]) -> list[int] | None:
+        """With a seed and ``temperature > 0``: one seed per prompt, from the episode, its step and the candidate.
+
+        A sample then depends on its episode (task, reset seed, trial), step and candidate index, never on
+        which episodes shared the batch: ``rollout(task_ids=[t] * k, num_envs=n)`` gives k independent episodes,
+        the same ones for every ``n``. Without a seed, each call samples afresh.
+        """
+        if params.temperature <= 0 or params.seed is None:
+            return None
+        out = []
+        for s, _, j in index:
+            state = self.episode(s)
+            out.append(mix_seed(params.seed, state.get("sample_key", s), len(state.get("history", ())), j))
+        return out
 
     def act(self, observation: Any, info: Mapping[str, Any], *, slot: int = 0) -> str:
         """The next action of one episode (a batch of one)."""
@@ -489,15 +509,27 @@ class ReActPolicy(LLMPolicy):
                 m = _ACTION_SPLIT.search(text)
                 if m is None:
                     return AgentAction("", thought=text.strip() or None, raw=text, usage=usage)
-            return AgentAction(action.strip(), thought=thought, raw=text, usage=usage)
+            return AgentAction(self._action_text(slot, action), thought=thought, raw=text, usage=usage)
         if not self.thoughts:
-            return AgentAction(_ACTION_SPLIT.sub("", text.strip(), count=1).strip(), raw=text, usage=usage)
+            action = _ACTION_SPLIT.sub("", text.strip(), count=1)
+            return AgentAction(self._action_text(slot, action), raw=text, usage=usage)
         m = _ACTION_SPLIT.search(text)
         if m is None:  # no action: ReAct asks again for the action alone (see _repair)
             return AgentAction("", thought=text.strip() or None, raw=text, usage=usage)
         thought = text[: m.start()].strip()
         thought = re.sub(r"^Thought\s*\d*\s*:\s*", "", thought, flags=re.IGNORECASE) or None
-        return AgentAction(text[m.end() :].strip(), thought=thought, raw=text, usage=usage)
+        return AgentAction(self._action_text(slot, text[m.end() :]), thought=thought, raw=text, usage=usage)
+
+    def _action_text(self, slot: int, text: str) -> str:
+        """The action: its first line where the env's actions are one line (all but fenced code).
+
+        What the model wrote after the action's line (``Finish[yes]\\n(END OF EXAMPLES)``) is not part of it:
+        it would reach the trajectory and, from there, training data. It stays in ``AgentAction.raw``.
+        """
+        text = text.strip()
+        if self.episode(slot)["adapter"].fenced:
+            return text
+        return text.split("\n", 1)[0].strip()
 
     def _repair(self, slots: list[int], actions: list[AgentAction]) -> list[AgentAction]:
         todo = [
@@ -514,7 +546,11 @@ class ReActPolicy(LLMPolicy):
             prompts.append(f"{base} {actions[k].thought or ''}\nAction{n}:")
         code = any(self.episode(slots[k])["adapter"].fenced for k in todo)
         stop = ("\nObservation", "\nQuestion:") if code else ("\n",)
-        outs = self.llm.generate(prompts, self.params.replace(stop=stop))
+        call = self.params.replace(stop=stop)
+        seeds = self._sample_seeds(call, [(slots[k], stop, -1) for k in todo])  # -1: the repair's own samples
+        if seeds is not None:
+            call = call.replace(seed=None, seeds=tuple(seeds))
+        outs = self.llm.generate(prompts, call)
         fixed = list(actions)
         for k, c in zip(todo, outs):
             a = actions[k]

@@ -242,3 +242,31 @@ def test_tiny_model_runs_react_cot_sc_and_reflexion_end_to_end(tiny_llm):
         assert all(e.result.tokens["completion"] > 0 for e in eps), name
         if name == "reflexion":
             assert all(e.result.metadata["trials"] == 2 for e in eps)
+
+
+@pytest.mark.parametrize("style", ["text", "chat", "act"])
+def test_an_action_is_one_line_and_the_raw_output_is_kept(style):
+    """What the model writes after the action's line never reaches the trajectory (it would be trained on)."""
+    from toolgym.envs.arithmetic import make_question
+
+    answer = int(make_question(1, 0)[1])
+    body = f"finish[{answer}]\n(END OF EXAMPLES)\nQuestion: What is 1 + 1?"
+    text = {"text": f" Easy.\nAction 1: {body}", "chat": f"Thought: Easy.\nAction: {body}", "act": f" {body}"}[style]
+    llm = ScriptedLLM(lambda p, s: text)
+    kwargs = {"style": "chat"} if style == "chat" else {"thoughts": False} if style == "act" else {}
+    ep = run_episode(make_policy("react", llm=llm, **kwargs), gym.make(ARITH), task_id="L1-0")
+    step = ep.trajectory.steps[0]
+    assert step.action == f"finish[{answer}]"
+    assert ep.result.success
+    assert "(END OF EXAMPLES)" in step.info["raw"]
+
+
+def test_fenced_code_actions_keep_their_lines():
+    from toolgym.agents.base import AgentAction, Completion
+
+    policy = make_policy("react", llm=ScriptedLLM(lambda p, s: ""))
+    policy.reset("Question: write f", {"task_id": "t"}, slot=0)
+    policy.episode(0)["adapter"] = EnvAdapter("code", "", "", ("submit",), True, False, "submit")
+    code = "```python\ndef f():\n    return 1\n```"
+    action = policy._parse(0, Completion(f" ok\nAction 1: {code}"))
+    assert isinstance(action, AgentAction) and str(action) == code
