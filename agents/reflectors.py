@@ -38,11 +38,11 @@ _REFLECT_LEAD = (
 #: A worked (failed trial -> reflection) example for :class:`VerbalReflector`.
 REFLECTION_EXAMPLE = (
     "Previous trial:\n"
-    "Question: What is 4837 × 219?\n"
-    "Thought 1: 4837 × 219 is about 4800 × 220, so roughly 1,056,000.\n"
-    "Action 1: finish[1056000]\n"
+    "Question: What is 9696 × 455?\n"
+    "Thought 1: 9696 × 455 is about 9700 × 450, so roughly 4,365,000.\n"
+    "Action 1: finish[4365000]\n"
     "Observation 1: Episode finished, reward = False\n"
-    "Feedback: The answer 1056000 is incorrect.\n"
+    "Feedback: The answer 4365000 is incorrect.\n"
     "Reflection: I estimated a product of large numbers instead of computing it exactly, and the estimate was "
     "wrong. Next time I will use the calculator for multiplications of large numbers and submit its exact result."
 )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import itertools
+from collections.abc import Iterator, Mapping, Sequence
 from fractions import Fraction
 from typing import Any
 
@@ -152,6 +153,10 @@ class ArithmeticEnv(TextEnv[str]):
     def task_ids(self) -> list[str]:
         """``tasks_per_level`` ids per configured level."""
         return [f"L{lv}-{n}" for lv in self.levels for n in range(self.tasks_per_level)]
+
+    def iter_task_ids(self) -> Iterator[str]:
+        """``L<level>-0`` of each configured level, then ``-1``, ... without end."""
+        return (f"L{lv}-{n}" for n in itertools.count() for lv in self.levels)
 
     def _reset_task(self, task_id: str | None, options: Mapping[str, Any]) -> tuple[str, str]:
         if task_id is None:

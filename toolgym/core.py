@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -35,6 +35,7 @@ from toolgym.error import ConfigError, ResetNeeded, StateError, did_you_mean
 from toolgym.parsing import Grammar, ParsedAction, ParseError, snippet
 from toolgym.records import to_jsonable
 from toolgym.spaces import Utf8Text
+from toolgym.splits import normalize_question, split_of
 
 __all__ = ["INFO_KEYS", "DataStatus", "EnvState", "TextEnv", "Transition"]
 
@@ -159,6 +160,9 @@ class TextEnv(gym.Env[ObsT, str], Generic[ObsT]):
     #: Whether stepping drives an external engine slow enough (seconds per episode) that the shared test
     #: battery runs this env's checks only with the ``slow`` tests.
     heavy: ClassVar[bool] = False
+    #: How often a random draw (``reset`` without a task id) is redrawn when it lands on a few-shot example
+    #: task (:mod:`toolgym.splits`); after that many tries the draw stands (an env of very few tasks).
+    max_example_redraws: ClassVar[int] = 32
 
     #: The env's action grammar; subclasses set it in ``__init__``.
     grammar: Grammar
@@ -270,6 +274,21 @@ class TextEnv(gym.Env[ObsT, str], Generic[ObsT]):
         """The ids of the env's tasks (for procedural envs, a deterministic finite sample of them)."""
         raise NotImplementedError(f"{type(self).__name__} does not list its tasks")
 
+    def iter_task_ids(self) -> Iterator[str]:
+        """Every task id in a fixed order (procedural envs: without end), for :func:`toolgym.splits.task_split`.
+
+        Default: :meth:`task_ids`.
+        """
+        return iter(self.task_ids())
+
+    def split_key(self) -> str:
+        """The current task's question, normalised: what decides its split (:mod:`toolgym.splits`).
+
+        Default: the first observation's text. Envs whose question text repeats across different tasks (one
+        question about many images) add what tells the tasks apart.
+        """
+        return normalize_question(self._last_text)
+
     @classmethod
     def data_status(cls, **kwargs: Any) -> DataStatus:
         """Where this env's tasks come from and whether they are available (default: procedural)."""
@@ -340,8 +359,13 @@ class TextEnv(gym.Env[ObsT, str], Generic[ObsT]):
         self._last_action = ""
         self._last_reward = 0.0
         text, tid = self._reset_task(None if task_id is None else str(task_id), opts)
-        self._task_id = str(tid)
-        self._last_text = self._clip(text)
+        self._task_id, self._last_text = str(tid), self._clip(text)
+        if task_id is None:  # a random draw is never a few-shot example task (toolgym.splits)
+            for _ in range(self.max_example_redraws):
+                if split_of(self.split_key()) != "examples":
+                    break
+                text, tid = self._reset_task(None, opts)
+                self._task_id, self._last_text = str(tid), self._clip(text)
         self._done = False
         self._started = True
         info = self._info(task_reward=0.0, calls=[], invalid=False, feedback="")

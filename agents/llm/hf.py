@@ -172,6 +172,11 @@ class HFLLM:
                     f"HFLLM: could not load the tokenizer of {source!r}: {exc}. Expected a hub id (with network or a "
                     "filled Hugging Face cache) or a local folder with tokenizer files."
                 ) from exc
+        if self.gguf_file and isinstance(self._model_spec, str):  # before the (slow) model: fail fast
+            from toolgym.agents.llm.tokenizer_check import load_checked_tokenizer
+
+            given = self._tokenizer_spec is not None
+            self.tokenizer = load_checked_tokenizer(self.tokenizer, self._model_spec, self.gguf_file, given=given)
         if self.model is None:
             dtype = self._torch_dtype(torch)
             try:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -424,6 +425,11 @@ class HouseholdEnv(NativeHouseholdEnv):
     def task_ids(self) -> list[str]:
         """A deterministic sample: ``tasks_per_type`` ids per task type (any ``<type>-<n>`` is valid)."""
         return [f"{tt}-{n}" for tt in self.task_types for n in range(self.tasks_per_type)]
+
+    def iter_task_ids(self) -> Iterator[str]:
+        """``<type>-0`` of each task type, then ``-1``, ... (up to ``num_tasks`` when set, else without end)."""
+        count = range(self.num_tasks) if self.num_tasks else itertools.count()
+        return (f"{tt}-{n}" for n in count for tt in self.task_types)
 
     def _parse_task_id(self, task_id: str) -> tuple[str, int]:
         head, _, tail = task_id.rpartition("-")

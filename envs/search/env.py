@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+import itertools
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -674,6 +675,10 @@ class MultiHopEnv(SearchQAEnv):
     def task_ids(self) -> list[str]:
         """The first :attr:`tasks_listed` question ids of the split (any ``<split>-<n>`` is valid)."""
         return [self.world.task_id(n) for n in range(self.tasks_listed)]
+
+    def iter_task_ids(self) -> Iterator[str]:
+        """Every question id of the split in order, without end."""
+        return (self.world.task_id(n) for n in itertools.count())
 
     def task(self, task_id: str) -> QATask:
         """The question with this id (generated)."""

@@ -7,8 +7,10 @@ snapshots, program mode); :class:`ShapesVQAEnv` (procedural scenes, the embedded
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
@@ -27,6 +29,7 @@ from toolgym.costs import ToolCost, timed
 from toolgym.error import ConfigError, UnknownTaskError
 from toolgym.parsing import AnyOf, BracketGrammar, FencedCodeGrammar, Grammar, JsonToolGrammar, ParsedAction
 from toolgym.spaces import Utf8Text
+from toolgym.splits import normalize_question
 
 __all__ = ["EasyVQAEnv", "HistoryEntry", "ShapesVQAEnv", "VQATask", "VQAEnv"]
 
@@ -191,6 +194,12 @@ class VQAEnv(TextEnv[dict]):
             "top). Look at it with the tools, then answer[...].",
             self._task.task_id,
         )
+
+    def split_key(self) -> str:
+        """The question and a hash of the image: one question about two images is two tasks."""
+        assert self._task is not None
+        digest = hashlib.blake2b(np.ascontiguousarray(self._task.image).tobytes(), digest_size=8).hexdigest()
+        return f"{normalize_question(self._task.question)} | image {digest}"
 
     @property
     def task(self) -> VQATask:
@@ -526,6 +535,10 @@ class ShapesVQAEnv(VQAEnv):
 
     def _draw_task_id(self) -> str:
         return f"shapes-{int(self.np_random.integers(2**31 - 1))}"
+
+    def iter_task_ids(self) -> Iterator[str]:
+        """``shapes-0``, ``shapes-1``, ... without end."""
+        return (f"shapes-{n}" for n in itertools.count())
 
     def _make_task(self, task_id: str) -> VQATask:
         n = _parse_index(task_id, "shapes-")

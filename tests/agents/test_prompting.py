@@ -46,7 +46,7 @@ def test_react_text_prompt_format_and_success():
     prompt = llm.prompts[-1]
     assert prompt.startswith("Solve a task with interleaving Thought, Action, Observation steps.")
     assert "Here are some examples." in prompt and "(END OF EXAMPLES)" in prompt
-    assert "Question: What is 4837 × 219?\nThought 1:" in prompt  # the written arithmetic examples
+    assert "Question: What is 8327 × 724?\nThought 1:" in prompt  # the written arithmetic examples
     assert prompt.rstrip().endswith("Thought 2:")
     assert eps[0].result.tokens["prompt"] > 100
 
@@ -86,12 +86,12 @@ def test_io_and_cot_answer_in_one_step():
     ep = run_episode(make_policy("io", llm=io), gym.make(ARITH), task_id="L1-0")
     assert ep.result.success and ep.trajectory.steps[0].action == "finish[0]"
     assert io.prompts[-1].endswith("Question: What is 5 - 5?\nAnswer:")
-    assert "Question: What is 7 + 5?\nAnswer: 12" in io.prompts[-1]
+    assert "Question: What is 4 + 8?\nAnswer: 12" in io.prompts[-1]
     cot = ScriptedLLM([" 5 - 5 = 0.\nAnswer: 0\nQuestion: next"])
     ep = run_episode(make_policy("cot", llm=cot), gym.make(ARITH), task_id="L1-0")
     assert ep.result.success
     assert ep.trajectory.steps[0].thought == "5 - 5 = 0."
-    assert "Thought: Let's think step by step. 4837 × 219 = 4837 × 200" in cot.prompts[-1]
+    assert "Thought: Let's think step by step. 8327 × 724 = 8327 × 700" in cot.prompts[-1]
 
 
 def test_cot_sc_majority_vote_in_one_batch():
@@ -188,12 +188,10 @@ def test_few_shot_sources(fake_env):
     assert made[0].steps[0][0].startswith("I have the information I need")
     assert select_examples(env, "react", source="none") == []
     assert len(select_examples(env, "react", source="expert", k=1)) == 1
-    household = fake_env("household")
-    ex = expert_examples(household, 1)
-    assert ex[0].transcript.startswith("You are in the middle of a room.")
-    assert (
-        "\n> take apple 1 from countertop 1\nYou pick up the apple 1" in ex[0].transcript or "mug" in ex[0].transcript
-    )
+    # a two-task env has no task in the examples split (toolgym.splits): no example can be held out
+    assert expert_examples(fake_env("household"), 1) == []
+    ex = expert_examples(gym.make("toolgym/Household-v0"), 1)
+    assert "Your task is to:" in ex[0].question and ex[0].steps[0][1].startswith("go to ")
     assert parse_react_examples("Question: q\nAction 1: Search[x]\nObservation 1: y\nAction 2: Finish[z]")[0].steps[
         1
     ] == (
