@@ -42,7 +42,8 @@ class HFLLM:
         tokenizer: A tokenizer object, or a hub id / folder (default: the model's).
         gguf_file: The GGUF file name inside ``model`` (a folder), e.g. Gemma-3-270M Q4_K_M.
         adapter: A PEFT adapter folder to load on top of the model.
-        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"`` or ``"auto"`` (CUDA when available).
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"`` or ``"auto"`` (CUDA when available); default
+            ``None``: where a given model object already is (a model trained on a GPU stays there), else the CPU.
         dtype: ``"auto"``, ``"float32"``, ``"bfloat16"`` or ``"float16"``.
         batch_size: The most prompts per forward batch (larger batches are split).
         max_context: The most prompt + new tokens; longer prompts keep their end (default: the model's
@@ -82,7 +83,7 @@ class HFLLM:
         tokenizer: Any = None,
         gguf_file: str | None = None,
         adapter: str | None = None,
-        device: str = "cpu",
+        device: str | None = None,
         dtype: str = "auto",
         batch_size: int = 16,
         max_context: int | None = None,
@@ -194,7 +195,8 @@ class HFLLM:
             except Exception as exc:
                 raise LLMError(f"HFLLM: could not load the PEFT adapter {self.adapter!r}: {exc}.") from exc
         self.device = self._device(torch)
-        self.model.to(self.device)
+        if self.device_spec is not None:
+            self.model.to(self.device)
         self.model.eval()
         tok = self.tokenizer
         tok.padding_side = "left"
@@ -251,6 +253,9 @@ class HFLLM:
 
     def _device(self, torch: Any) -> Any:
         spec = self.device_spec
+        if spec is None:  # where the model is (a model object), else the CPU
+            param = next(iter(self.model.parameters()), None) if self.model is not None else None
+            return param.device if param is not None else torch.device("cpu")
         if spec == "auto":
             spec = "cuda" if torch.cuda.is_available() else "cpu"
         try:
@@ -280,6 +285,8 @@ class HFLLM:
         if not items:
             return []
         self.load()
+        if getattr(self.model, "training", False):  # trained since it was handed over: no dropout when sampling
+            self.model.eval()
         start = time.perf_counter()
         try:
             from toolgym.agents.llm.sampling import call_seeds

@@ -49,12 +49,16 @@ Previous Trial: I tried to answer directly and was wrong. The correct approach i
 
 
 @functools.lru_cache(maxsize=4)
-def _tokenizer_json(vocab_size: int) -> str:
+def _tokenizer_json(vocab_size: int, split_digits: bool = False) -> str:
     tokenizers = require("tokenizers", "llm", "The tiny model's tokenizer")
     from tokenizers import decoders, models, pre_tokenizers, trainers
 
     tok = tokenizers.Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    if split_digits:  # one token per digit (as Llama and Gemma do): numbers can be copied digit by digit
+        tok.pre_tokenizer = pre_tokenizers.Sequence(
+            [pre_tokenizers.Digits(individual_digits=True), pre_tokenizers.ByteLevel(add_prefix_space=False)]
+        )
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
@@ -66,8 +70,11 @@ def _tokenizer_json(vocab_size: int) -> str:
     return tok.to_str()
 
 
-def build_tiny_tokenizer(vocab_size: int = 1024) -> Any:
+def build_tiny_tokenizer(vocab_size: int = 1024, *, split_digits: bool = False) -> Any:
     """A byte-level BPE tokenizer (any text encodes) with ``vocab_size`` entries and a chat template.
+
+    ``split_digits=True`` makes every digit its own token (the tokenizer of the learning experiments: a small
+    model learns to copy numbers digit by digit far more easily than as multi-digit tokens).
 
     Example:
         >>> tok = build_tiny_tokenizer()
@@ -78,7 +85,7 @@ def build_tiny_tokenizer(vocab_size: int = 1024) -> Any:
     from tokenizers import Tokenizer
 
     tok = transformers.PreTrainedTokenizerFast(
-        tokenizer_object=Tokenizer.from_str(_tokenizer_json(int(vocab_size))),
+        tokenizer_object=Tokenizer.from_str(_tokenizer_json(int(vocab_size), bool(split_digits))),
         eos_token="<|endoftext|>",
         pad_token="<|pad|>",
     )

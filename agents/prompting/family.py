@@ -96,7 +96,7 @@ class EnvAdapter:
                 tools.extend(t for t in g.tools if t not in tools)
             elif isinstance(g, FencedCodeGrammar):
                 fenced = True
-            elif isinstance(g, CommandGrammar):
+            elif isinstance(g, CommandGrammar) or getattr(g, "free_commands", False):
                 commands = True
         answer_tool = next((t for t in ANSWER_TOOLS if t in tools), None)
         instructions = ""

@@ -46,6 +46,7 @@ __all__ = [
     "load_hotpotqa_examples",
     "parse_react_examples",
     "select_examples",
+    "template_thought",
 ]
 
 logger = logging.getLogger(__name__)
@@ -278,6 +279,11 @@ THOUGHT_TEMPLATES: Mapping[str, str] = {
     "count": "I need to count {arg}.",
     "crop": "Zooming in on {arg} will show the details.",
 }
+
+
+def template_thought(adapter: EnvAdapter, action: str) -> str:
+    """A thought for ``action`` written from its tool's template (:data:`THOUGHT_TEMPLATES`)."""
+    return _thought(adapter, action)
 
 
 def _thought(adapter: EnvAdapter, action: str) -> str:

@@ -91,6 +91,9 @@ class HouseholdCommands:
         'take mug 1 from desk 1'
     """
 
+    #: Actions are free-text commands (ALFWorld's ``> command`` transcripts fit), as with ``CommandGrammar``.
+    free_commands = True
+
     def usage(self) -> str:
         """Describe the accepted forms."""
         return (

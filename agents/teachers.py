@@ -1,0 +1,76 @@
+"""Teachers: scripted policies that write the demonstrations a student is fine-tuned on (FireAct's GPT-4 role).
+
+Each acts with a thought, so its trajectories train ReAct-style students. They read privileged state where the
+env offers it (the expert's plan); their trajectories are filtered on ``info["success"]`` like any other.
+
+* :class:`ExpertTeacher` - the env's expert, with a templated thought per action (any env family).
+* :class:`CalculatorTeacher` - ToolChoice-Arithmetic: ``calc[<the question's expression>]``, then
+  ``finish[<the calculator's output>]``: the tool-using behaviour a small model can learn (the env's own
+  expert answers from the gold value, which no model can copy).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from toolgym.agents.base import AgentAction, BasePolicy, observation_text
+from toolgym.agents.prompting.family import EnvAdapter
+from toolgym.agents.prompting.fewshot import template_thought
+
+from toolgym.error import ConfigError
+
+__all__ = ["CalculatorTeacher", "ExpertTeacher"]
+
+_QUESTION = re.compile(r"What is (.+?)\?\s*$", re.DOTALL)
+
+
+class ExpertTeacher(BasePolicy):
+    """The env's expert, each action with a thought written from a per-tool template.
+
+    Needs the env (the rollout engine passes it to :meth:`reset`).
+    """
+
+    name = "expert-teacher"
+
+    def reset(self, observation: Any, info: Mapping[str, Any], *, env: Any = None, slot: int = 0) -> None:
+        """Start an episode: keep the env and read its action format."""
+        if env is None:
+            raise ConfigError(
+                "ExpertTeacher: expected reset(observation, info, env=env), got no env. The expert reads the env's "
+                "privileged state; the rollout engine passes it."
+            )
+        super().reset(observation, info, env=env, slot=slot)
+        self.episode(slot)["adapter"] = EnvAdapter.from_env(env)
+
+    def act(self, observation: Any, info: Mapping[str, Any], *, slot: int = 0) -> str:
+        """The expert's action, with its templated thought."""
+        state = self.episode(slot)
+        action = str(state["env"].unwrapped.expert_action())
+        return AgentAction(action, thought=template_thought(state["adapter"], action))
+
+
+class CalculatorTeacher(BasePolicy):
+    """ToolChoice-Arithmetic by the calculator: ``calc[expression]``, then ``finish[value]``.
+
+    The expression is copied from the question (``×`` written ``*``), the answer from the calculator's output,
+    so a student that learns the two copies solves every level.
+    """
+
+    name = "calc-teacher"
+
+    def act(self, observation: Any, info: Mapping[str, Any], *, slot: int = 0) -> str:
+        """Calculate on the first step, answer with the result on the second."""
+        state = self.episode(slot)
+        if int(info.get("step", 0)) == 0:
+            m = _QUESTION.search(observation_text(state["first_observation"]))
+            if m is None:
+                raise ConfigError(
+                    "CalculatorTeacher: expected a 'Question: What is <expression>?' observation "
+                    f"(ToolChoice-Arithmetic), got {observation_text(state['first_observation'])[:80]!r}."
+                )
+            expression = m.group(1).replace("×", "*").replace("÷", "/").strip()
+            return AgentAction(f"calc[{expression}]", thought=f"I will compute {expression} with the calculator.")
+        value = observation_text(observation).strip()
+        return AgentAction(f"finish[{value}]", thought=f"The calculator says {value}, so that is the answer.")

@@ -1,0 +1,289 @@
+"""ReST-EM (Singh et al. 2023): self-training on the model's own verified samples, iterated.
+
+From a weak start ``M0`` (SFT on a few demonstrations), each iteration ``i``:
+
+1. **E-step** - ``M_{i-1}`` samples ``k`` trajectories per training task at temperature ``T``;
+2. the samples whose episode ended solved (``info["success"]``) are kept, de-duplicated, at most
+   ``max_per_task`` per task;
+3. **M-step** - fine-tune *from the base model* on them (``from_base=True``, as the paper does; or continue
+   from ``M_{i-1}``) for a fixed number of SFT steps, giving ``M_i``;
+4. evaluate ``M_i`` (greedy) on validation tasks (early stopping: stop when it is worse than the best so far)
+   and on the held-out test tasks (the learning curve).
+
+The arms (``arm``) make the controls of the experiment, with the same step counts:
+
+* ``"rest_em"`` - the method;
+* ``"unfiltered"`` - every sample is trained on, solved or not (what the success filter buys);
+* ``"demos"`` - no sampling: iteration ``i`` fine-tunes from the base on the original demonstrations for as many
+  SFT steps as ReST-EM has spent by then (``steps_demo + i * steps_per_iteration``): does self-training beat just
+  training longer on the demonstrations?
+
+A run writes ``iter-<i>/`` folders (samples, SFT checkpoints, evaluations) and ``result.json`` (the curve,
+the budget ledger per iteration, the held-out check); ``resume=True`` continues a killed run.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from toolgym.algorithms.evaluate import evaluate, held_out_report
+from toolgym.algorithms.fireact import TrainSettings, _teacher_data, encode_for, student_policy
+from toolgym.algorithms.ledger import Ledger
+from toolgym.algorithms.models import ModelSpec, build_model, load_trained, trained_llm
+from toolgym.algorithms.runio import cached_phase, read_json, write_json
+from toolgym.algorithms.sft import run_sft
+from toolgym.algorithms.trajectories import cap_per_task, collect, dedupe, load_dataset, save_dataset, successes
+
+from toolgym.error import ConfigError
+from toolgym.splits import task_split
+
+__all__ = ["ARMS", "RestEMConfig", "run_rest_em"]
+
+#: The arms of a ReST-EM experiment (see the module docstring).
+ARMS = ("rest_em", "unfiltered", "demos")
+
+
+@dataclass(frozen=True)
+class RestEMConfig:
+    """One ReST-EM run (one arm, one seed).
+
+    Attributes:
+        env: The env.
+        env_kwargs: Its arguments (training, sampling, validation).
+        eval_env_kwargs: Its arguments for the test tasks (default ``env_kwargs``).
+        teacher: The policy that writes the weak start's demonstrations.
+        demo_tasks: Demonstration tasks (the first of the ``train`` split).
+        train_tasks: Tasks sampled at each iteration (the next ones of the ``train`` split).
+        valid_tasks: Tasks for early stopping (the ones after those, also from ``train``; never trained on).
+        eval_tasks: Held-out test tasks (the ``test`` split).
+        iterations: Self-training iterations after ``M0``.
+        samples_per_task: ``k``.
+        temperature: Sampling temperature of the E-step.
+        max_per_task: Solved samples kept per task.
+        from_base: Fine-tune each ``M_i`` from the base model (True, the paper) or from ``M_{i-1}``.
+        steps_demo: SFT steps of ``M0`` on the demonstrations.
+        steps_per_iteration: SFT steps of each iteration.
+        early_stopping: Stop when validation success drops below the best so far.
+        arm: ``"rest_em"``, ``"unfiltered"`` or ``"demos"`` (see the module docstring).
+        style: The student's format (``"alpaca"``, ``"text"``, ``"chat"``).
+        thoughts: Whether the student writes thoughts.
+        max_tokens: New tokens per step.
+        max_steps: Step cap per episode.
+        model: The student model.
+        train: Other SFT settings (``max_steps`` is set per phase from the step counts above).
+        seed: Seeds everything.
+        num_envs: Episodes side by side.
+    """
+
+    env: str = "toolgym/ToolChoice-Arithmetic-v0"
+    env_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    eval_env_kwargs: Mapping[str, Any] | None = None
+    teacher: str | Mapping[str, Any] = "calc-teacher"
+    demo_tasks: int = 100
+    train_tasks: int = 1000
+    valid_tasks: int = 100
+    eval_tasks: int = 150
+    iterations: int = 3
+    samples_per_task: int = 4
+    temperature: float = 1.0
+    max_per_task: int = 10
+    from_base: bool = True
+    steps_demo: int = 200
+    steps_per_iteration: int = 300
+    early_stopping: bool = False
+    arm: str = "rest_em"
+    style: str = "alpaca"
+    thoughts: bool = True
+    max_tokens: int = 64
+    max_steps: int | None = 8
+    model: ModelSpec = field(default_factory=ModelSpec)
+    train: TrainSettings = field(default_factory=TrainSettings)
+    seed: int = 0
+    num_envs: int = 32
+
+    def __post_init__(self) -> None:
+        if self.arm not in ARMS:
+            raise ConfigError(f"RestEMConfig.arm: expected one of {list(ARMS)}, got {self.arm!r}.")
+        if self.iterations < 0 or self.samples_per_task < 1 or self.temperature <= 0:
+            raise ConfigError(
+                "RestEMConfig: expected iterations >= 0, samples_per_task >= 1 and temperature > 0, got "
+                f"{self.iterations}, {self.samples_per_task}, {self.temperature}."
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields."""
+        return asdict(self)
+
+
+def run_rest_em(config: RestEMConfig, out: str | Path, *, resume: bool = False) -> dict[str, Any]:
+    """Run one arm of ReST-EM (see the module docstring); returns and writes ``result.json``."""
+    import gymnasium as gym
+
+    out = Path(out)
+    if not resume and (out / "result.json").exists():
+        raise ConfigError(f"run_rest_em: {out} holds a finished run; use another folder or resume=True.")
+    out.mkdir(parents=True, exist_ok=True)
+    eval_kwargs = dict(config.eval_env_kwargs if config.eval_env_kwargs is not None else config.env_kwargs)
+    env = gym.make(config.env, **dict(config.env_kwargs))
+    n_demo, n_train, n_valid = config.demo_tasks, config.train_tasks, config.valid_tasks
+    pool = task_split(env, "train", n_demo + n_train + n_valid)
+    if len(pool) < n_demo + n_train + n_valid:
+        raise ConfigError(
+            f"run_rest_em: the env's train split has {len(pool)} distinct tasks, fewer than demo + train + valid = "
+            f"{n_demo + n_train + n_valid}. Ask for fewer tasks or widen the env (e.g. more difficulty levels)."
+        )
+    demo_ids, train_ids, valid_ids = pool[:n_demo], pool[n_demo : n_demo + n_train], pool[n_demo + n_train :]
+    test_ids = task_split(gym.make(config.env, **eval_kwargs), "test", config.eval_tasks)
+    report = held_out_report(
+        config.env, eval_kwargs, {"demos": demo_ids, "train": train_ids, "valid": valid_ids, "test": test_ids}
+    )
+    ledger_path = out / "ledger.json"
+    ledger = Ledger.from_dict(read_json(ledger_path)) if resume and ledger_path.exists() else Ledger()
+
+    def policy_of(model: Any, tok: Any, *, sample: bool) -> Any:
+        return student_policy(
+            trained_llm(model, tok),
+            style=config.style,
+            thoughts=config.thoughts,
+            max_tokens=config.max_tokens,
+            temperature=config.temperature if sample else 0.0,
+            seed=config.seed if sample else None,
+        )
+
+    def assess(model: Any, tok: Any, i: int) -> dict[str, Any]:
+        res = {}
+        for name, ids, kwargs in (("valid", valid_ids, config.env_kwargs), ("test", test_ids, eval_kwargs)):
+            r = evaluate(
+                policy_of(model, tok, sample=False),
+                config.env,
+                ids,
+                env_kwargs=kwargs,
+                num_envs=config.num_envs,
+                max_steps=config.max_steps,
+                ledger=ledger,
+                phase=f"iter{i}/eval",
+            )
+            res[name] = {**r.summary(), "success": r.success}
+        return res
+
+    def train(data: list, steps: int, i: int, start_model: tuple[Any, Any] | None) -> tuple[Any, Any, dict]:
+        folder = out / f"iter-{i}" / "sft"
+        if resume and (folder / "final").is_dir() and (out / f"iter-{i}" / "train.json").exists():
+            model, tok = load_trained(config.model, folder / "final")
+            return model, tok, read_json(out / f"iter-{i}" / "train.json")
+        model, tok = start_model if start_model is not None else build_model(config.model)
+        renderer = policy_of(model, tok, sample=False)
+        examples = encode_for(renderer, data, tok, config.train.max_length)
+        t0 = time.perf_counter()
+        res = run_sft(
+            model, tok, examples, config.train.sft_config(folder, config.seed + i, max_steps=steps), resume=resume
+        )
+        ledger.add(
+            f"iter{i}/train", train_tokens=res.train_tokens, train_steps=res.steps, wall_s=time.perf_counter() - t0
+        )
+        summary = {
+            "steps": res.steps,
+            "train_tokens": res.train_tokens,
+            "examples": len(examples),
+            "dropped": res.dropped,
+        }
+        write_json(out / f"iter-{i}" / "train.json", summary)
+        write_json(ledger_path, ledger.to_dict())
+        return res.model, tok, summary
+
+    # M0: the weak start
+    demo_dir = out / "iter-0" / "data"
+    if resume and (demo_dir / "manifest.json").exists():
+        demos, _ = load_dataset(demo_dir)
+    else:
+        raw = _teacher_data(_as_fireact(config), demo_ids, ledger)
+        demos = cap_per_task(dedupe(successes(raw)), 1)
+        save_dataset(demo_dir, demos, {"phase": "demos", "task_ids": demo_ids, "teacher": config.teacher})
+    model, tok, summary = train(demos, config.steps_demo, 0, None)
+    curve = [
+        {
+            "iteration": 0,
+            "data": len(demos),
+            "sft_steps_total": summary["steps"],
+            **_flat(cached_phase(out / "iter-0" / "eval.json", lambda: assess(model, tok, 0), resume=resume)),
+        }
+    ]
+    best, stopped_at = curve[0]["valid_success"], None
+    for i in range(1, config.iterations + 1):
+        total_steps = config.steps_demo + i * config.steps_per_iteration
+        if config.arm == "demos":
+            data = demos
+            model, tok, summary = train(data, total_steps, i, None)
+        else:
+            sample_dir = out / f"iter-{i}" / "data"
+            if resume and (sample_dir / "manifest.json").exists():
+                data, manifest = load_dataset(sample_dir)
+            else:
+                samples = collect(
+                    policy_of(model, tok, sample=True),
+                    config.env,
+                    train_ids,
+                    k=config.samples_per_task,
+                    seed=config.seed * 1000 + i,
+                    num_envs=config.num_envs,
+                    env_kwargs=config.env_kwargs,
+                    max_steps=config.max_steps,
+                    ledger=ledger,
+                    phase=f"iter{i}/sample",
+                )
+                kept = successes(samples) if config.arm == "rest_em" else [t for t in samples if t.steps]
+                data = cap_per_task(dedupe(kept), config.max_per_task)
+                save_dataset(
+                    sample_dir,
+                    data,
+                    {"phase": f"iteration {i}", "sampled": len(samples), "solved": len(successes(samples))},
+                )
+                write_json(ledger_path, ledger.to_dict())
+            start = None if config.from_base else (model, tok)
+            model, tok, summary = train(data, config.steps_per_iteration, i, start)
+        row = cached_phase(out / f"iter-{i}" / "eval.json", lambda m=model, t=tok, k=i: assess(m, t, k), resume=resume)
+        curve.append({"iteration": i, "data": len(data), "sft_steps_total": total_steps, **_flat(row)})
+        if config.early_stopping and stopped_at is None and curve[-1]["valid_success"] < best:
+            stopped_at = i
+            break
+        best = max(best, curve[-1]["valid_success"])
+    write_json(ledger_path, ledger.to_dict())
+    result = {
+        "method": "rest_em",
+        "arm": config.arm,
+        "seed": config.seed,
+        "env": config.env,
+        "curve": curve,
+        "stopped_at": stopped_at,
+        "ledger": ledger.to_dict(),
+        "held_out": report,
+        "config": config.to_dict(),
+    }
+    write_json(out / "result.json", result)
+    return result
+
+
+def _flat(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "valid_success": row["valid"]["success_rate"],
+        "test_success": row["test"]["success_rate"],
+        "test_episodes": row["test"]["episodes"],
+        "test_per_task": row["test"]["success"],
+    }
+
+
+def _as_fireact(config: RestEMConfig) -> Any:
+    from toolgym.algorithms.fireact import FireActConfig
+
+    return FireActConfig(
+        env=config.env,
+        env_kwargs=config.env_kwargs,
+        teacher=config.teacher,
+        max_steps=config.max_steps,
+        seed=config.seed,
+        num_envs=config.num_envs,
+    )
