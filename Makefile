@@ -1,5 +1,5 @@
 # toolgym: the two commands a new user needs.
-#   make demo   - runs the main job (`toolgym bench quick`) and prints the leaderboard
+#   make demo   - runs the main job (`toolgym bench quick`), prints the leaderboard, then a short learning run
 #   make test   - runs the whole test suite (what CI runs)
 # Both create or reuse a virtual environment in $(VENV) and install what they need.
 
@@ -40,10 +40,14 @@ system-deps:
 
 # The main job: every env family, baselines and the tiny LLM agent; real-data envs join when
 # TOOLGYM_DATA_DIR holds their data. Prints the leaderboard and the HTML report's path.
+# Then a short learning run (`toolgym train demo`, about 3 minutes): a tiny model trained from scratch, its held-out
+# success untrained, after SFT on teacher demonstrations and after one ReST-EM iteration, printed and plotted.
 demo: $(STAMP)
 	$(VENV)/bin/toolgym bench quick --out $(DEMO_OUT)
 	@echo "Run folder: $(DEMO_OUT) (reprint: $(VENV)/bin/toolgym report $(DEMO_OUT))"
 	@echo "HTML report: $(abspath $(DEMO_OUT))/report.html"
+	$(VENV)/bin/toolgym train demo --out $(DEMO_OUT)/learning
+	@echo "Learning curve: $(abspath $(DEMO_OUT))/learning/learning_curve.png"
 
 # The whole suite: slow and LLM tests included; network and docker tests skip themselves when unreachable.
 test: $(STAMP) system-deps

@@ -230,6 +230,7 @@ def run_fireact(config: FireActConfig, out: str | Path, *, resume: bool = False)
             "budget": ledger.to_dict(),
         }
         save_dataset(data_dir, data, manifest)
+        manifest = read_json(data_dir / "manifest.json")  # with the counts save_dataset added
         write_json(out / "ledger.json", ledger.to_dict())
     sets = {"train": [t.task_id for t in data] if not imported else [], "test": test}
     report = held_out_report(config.env, eval_kwargs, sets) if not imported else {"held_out": "imported data"}

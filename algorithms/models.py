@@ -21,9 +21,11 @@ class ModelSpec:
     """Which model to train.
 
     Attributes:
-        kind: ``"scratch"`` (a GPT-2 with random weights, the CPU workhorse of the learning experiments),
+        kind: ``"scratch"`` (a small model with random weights, the CPU workhorse of the learning experiments),
             ``"hf"`` (a hub id or folder: ``path``), or ``"gemma"`` (Gemma-3-270M from its GGUF; LoRA advised).
         path: The hub id or folder (``"hf"``).
+        arch: ``"gpt2"`` (learned absolute positions, the default) or ``"llama"`` (rotary positions), for
+            ``"scratch"``.
         n_layer: Blocks (``"scratch"``).
         n_embd: Width (``"scratch"``).
         n_head: Heads (``"scratch"``).
@@ -37,6 +39,7 @@ class ModelSpec:
 
     kind: str = "scratch"
     path: str | None = None
+    arch: str = "gpt2"
     n_layer: int = 4
     n_embd: int = 128
     n_head: int = 4
@@ -50,6 +53,8 @@ class ModelSpec:
     def __post_init__(self) -> None:
         if self.kind not in ("scratch", "hf", "gemma"):
             raise ConfigError(f"ModelSpec.kind: expected 'scratch', 'hf' or 'gemma', got {self.kind!r}.")
+        if self.arch not in ("llama", "gpt2"):
+            raise ConfigError(f"ModelSpec.arch: expected 'llama' or 'gpt2', got {self.arch!r}.")
         if self.kind == "hf" and not self.path:
             raise ConfigError("ModelSpec: kind='hf' needs path= (a hub id or a local folder).")
 
@@ -76,15 +81,11 @@ def _device(spec: ModelSpec) -> Any:
     return torch.device(spec.device)
 
 
-def build_model(spec: ModelSpec) -> tuple[Any, Any]:
-    """A fresh ``(model, tokenizer)`` as ``spec`` says (the same weights every time for a given spec)."""
-    torch = require("torch", "llm", "Training")
-    transformers = require("transformers", "llm", "Training")
-    if spec.kind == "scratch":
-        from toolgym.agents.llm.tiny import build_tiny_tokenizer
-
-        tok = build_tiny_tokenizer(spec.vocab_size, split_digits=True)
-        config = transformers.GPT2Config(
+def _scratch_config(transformers: Any, spec: ModelSpec, tok: Any) -> Any:
+    """The architecture of a model trained from scratch (sized to the tokenizer)."""
+    common = {"bos_token_id": tok.eos_token_id, "eos_token_id": tok.eos_token_id, "pad_token_id": tok.pad_token_id}
+    if spec.arch == "gpt2":
+        return transformers.GPT2Config(
             vocab_size=len(tok),
             n_positions=spec.n_positions,
             n_embd=spec.n_embd,
@@ -94,13 +95,34 @@ def build_model(spec: ModelSpec) -> tuple[Any, Any]:
             resid_pdrop=spec.dropout,
             embd_pdrop=spec.dropout,
             attn_pdrop=spec.dropout,
-            bos_token_id=tok.eos_token_id,
-            eos_token_id=tok.eos_token_id,
-            pad_token_id=tok.pad_token_id,
+            **common,
         )
+    return transformers.LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=spec.n_embd,
+        intermediate_size=4 * spec.n_embd,
+        num_hidden_layers=spec.n_layer,
+        num_attention_heads=spec.n_head,
+        num_key_value_heads=spec.n_head,
+        max_position_embeddings=spec.n_positions,
+        attention_dropout=spec.dropout,
+        tie_word_embeddings=True,
+        **common,
+    )
+
+
+def build_model(spec: ModelSpec) -> tuple[Any, Any]:
+    """A fresh ``(model, tokenizer)`` as ``spec`` says (the same weights every time for a given spec)."""
+    torch = require("torch", "llm", "Training")
+    transformers = require("transformers", "llm", "Training")
+    if spec.kind == "scratch":
+        from toolgym.agents.llm.tiny import build_tiny_tokenizer
+
+        tok = build_tiny_tokenizer(spec.vocab_size, split_digits=True)
+        config = _scratch_config(transformers, spec, tok)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(spec.init_seed)
-            model = transformers.GPT2LMHeadModel(config)
+            model = transformers.AutoModelForCausalLM.from_config(config)
     elif spec.kind == "hf":
         tok = transformers.AutoTokenizer.from_pretrained(spec.path)
         model = transformers.AutoModelForCausalLM.from_pretrained(spec.path, dtype=getattr(torch, spec.dtype))

@@ -68,6 +68,7 @@ class RestEMConfig:
         steps_demo: SFT steps of ``M0`` on the demonstrations.
         steps_per_iteration: SFT steps of each iteration.
         early_stopping: Stop when validation success drops below the best so far.
+        evaluate_base: Also evaluate the untrained base model (the curve's starting point, ``"base"``).
         arm: ``"rest_em"``, ``"unfiltered"`` or ``"demos"`` (see the module docstring).
         style: The student's format (``"alpaca"``, ``"text"``, ``"chat"``).
         thoughts: Whether the student writes thoughts.
@@ -95,6 +96,7 @@ class RestEMConfig:
     steps_demo: int = 200
     steps_per_iteration: int = 300
     early_stopping: bool = False
+    evaluate_base: bool = False
     arm: str = "rest_em"
     style: str = "alpaca"
     thoughts: bool = True
@@ -195,6 +197,11 @@ def run_rest_em(config: RestEMConfig, out: str | Path, *, resume: bool = False) 
         write_json(ledger_path, ledger.to_dict())
         return res.model, tok, summary
 
+    base_row = None
+    if config.evaluate_base:
+        base_model, base_tok = build_model(config.model)
+        base_row = _flat(cached_phase(out / "base_eval.json", lambda: assess(base_model, base_tok, -1), resume=resume))
+        del base_model
     # M0: the weak start
     demo_dir = out / "iter-0" / "data"
     if resume and (demo_dir / "manifest.json").exists():
@@ -243,8 +250,11 @@ def run_rest_em(config: RestEMConfig, out: str | Path, *, resume: bool = False) 
                     {"phase": f"iteration {i}", "sampled": len(samples), "solved": len(successes(samples))},
                 )
                 write_json(ledger_path, ledger.to_dict())
-            start = None if config.from_base else (model, tok)
-            model, tok, summary = train(data, config.steps_per_iteration, i, start)
+            if not data:  # nothing solved: no M-step; M_i = M_{i-1} (recorded as such)
+                write_json(out / f"iter-{i}" / "train.json", {"steps": 0, "skipped": "no solved sample"})
+            else:
+                start = None if config.from_base else (model, tok)
+                model, tok, summary = train(data, config.steps_per_iteration, i, start)
         row = cached_phase(out / f"iter-{i}" / "eval.json", lambda m=model, t=tok, k=i: assess(m, t, k), resume=resume)
         curve.append({"iteration": i, "data": len(data), "sft_steps_total": total_steps, **_flat(row)})
         if config.early_stopping and stopped_at is None and curve[-1]["valid_success"] < best:
@@ -258,6 +268,7 @@ def run_rest_em(config: RestEMConfig, out: str | Path, *, resume: bool = False) 
         "seed": config.seed,
         "env": config.env,
         "curve": curve,
+        "base": base_row,
         "stopped_at": stopped_at,
         "ledger": ledger.to_dict(),
         "held_out": report,

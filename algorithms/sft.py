@@ -300,6 +300,15 @@ def _trainer_classes() -> tuple[Any, Any]:
         """``Trainer`` with :func:`masked_lm_loss` (chunked, labelled positions only)."""
 
         loss_chunk: int | None = None
+        bucket_seed: int = 0
+
+        def _get_train_sampler(self, train_dataset: Any = None) -> Any:  # noqa: D102 (transformers API)
+            dataset = train_dataset if train_dataset is not None else self.train_dataset
+            if self.args.train_sampling_strategy != "group_by_length":
+                return super()._get_train_sampler(train_dataset)
+            lengths = [len(dataset[i]["input_ids"]) for i in range(len(dataset))]
+            size = self.args.train_batch_size * self.args.gradient_accumulation_steps
+            return _LengthBuckets(lengths, size, self.bucket_seed)
 
         def compute_loss(  # noqa: D102 (transformers API)
             self, model: Any, inputs: Any, return_outputs: bool = False, num_items_in_batch: Any = None
@@ -459,6 +468,7 @@ def run_sft(
         callbacks=callbacks,
     )
     trainer.loss_chunk = config.loss_chunk
+    trainer.bucket_seed = config.seed
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint is not None else None)
     model = trainer.model
     model.eval()
@@ -480,6 +490,33 @@ def run_sft(
         log=list(trainer.state.log_history),
         wall_s=time.perf_counter() - start,
     )
+
+
+class _LengthBuckets:
+    """Length-grouped batches (transformers' grouping) whose order depends only on the seed and the epoch.
+
+    transformers' own length-grouped sampler draws from torch's global generator, whose state on resuming
+    mid-epoch is the checkpoint's, not the epoch start's, so a resumed run would see other batches. This one is
+    reseeded by ``set_epoch`` (the Trainer calls it), so a resumed run sees exactly the batches of an
+    uninterrupted one.
+    """
+
+    def __init__(self, lengths: Sequence[int], batch_size: int, seed: int) -> None:
+        self.lengths, self.batch_size, self.seed, self.epoch = list(lengths), batch_size, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __iter__(self) -> Any:
+        import torch
+        from transformers.trainer_pt_utils import get_length_grouped_indices
+
+        gen = torch.Generator()
+        gen.manual_seed(self.seed * 1_000_003 + self.epoch)
+        return iter(get_length_grouped_indices(self.lengths, self.batch_size, generator=gen))
 
 
 class _ListDataset:

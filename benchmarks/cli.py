@@ -335,6 +335,77 @@ def compare_command(
             console.print(f"only in {name}: " + ", ".join(f"{e} x {p}" for e, p in cells))
 
 
+def _list_recipes(console: Console) -> None:
+    from toolgym.benchmarks.training import builtin_recipes
+
+    table = Table(title="built-in training recipes (or give a path to a YAML file)")
+    table.add_column("recipe")
+    table.add_column("description", overflow="fold")
+    for name, description in builtin_recipes().items():
+        table.add_row(name, description)
+    console.print(table)
+
+
+@app.command("train")
+def train_command(
+    recipe: Annotated[str | None, typer.Argument(help="A built-in recipe (see --list) or a YAML file.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Run folder (default runs/<recipe>-<time>).")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue the run in --out (after a crash or kill -9).")] = False,
+    seeds: Annotated[str | None, typer.Option(help="Replicate seeds, e.g. 0,1,2 (default: the recipe's).")] = None,
+    arms: Annotated[str | None, typer.Option(help="Only these arms, e.g. fireact,shuffled.")] = None,
+    overrides: Annotated[
+        list[str] | None, typer.Option("--set", help="Override a recipe value: config.train.max_steps=200.")
+    ] = None,
+    list_recipes: Annotated[bool, typer.Option("--list", help="List the built-in recipes and exit.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False,
+) -> None:
+    """Train agents with a recipe (FireAct, ReST-EM...): arms x seeds, held-out evaluation, report with CIs."""
+    import time
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from toolgym.benchmarks.training import load_recipe, report_markdown, run_recipe
+
+    from toolgym.error import ConfigError
+
+    console = _console()
+    _setup_logging(verbose)
+    if list_recipes or recipe is None:
+        _list_recipes(console)
+        return
+    sets = list(overrides or [])
+    if seeds:
+        sets.append(f"seeds=[{seeds}]")
+    try:
+        r = load_recipe(recipe, sets)
+        if arms:
+            wanted = [a.strip() for a in arms.split(",") if a.strip()]
+            missing = [a for a in wanted if a not in r.arms]
+            if missing:
+                raise ConfigError(f"--arms: expected arms among {list(r.arms)}, got {missing}.")
+            r.arms = {a: r.arms[a] for a in wanted}
+    except ConfigError as exc:
+        raise _fail(exc, 2) from None
+    out = out or Path("runs") / f"{r.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    total = len(r.arms) * len(r.seeds)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=_err_console(), transient=True) as bar:
+        task = bar.add_task(f"{r.name}: arms x seeds", total=total)
+
+        def on_run(arm: str, seed: int, result: dict[str, Any]) -> None:
+            bar.advance(task)
+            bar.console.print(f"done {arm} seed {seed}")
+
+        try:
+            summary = run_recipe(r, out, resume=resume, on_run=on_run)
+        except ConfigError as exc:
+            raise _fail(exc, 2) from None
+        except KeyboardInterrupt:
+            console.print(f"[yellow]interrupted[/yellow]: continue with `toolgym train {recipe} --out {out} --resume`")
+            raise typer.Exit(130) from None
+    console.print(report_markdown(summary))
+    console.print(f"run folder: {out} (summary.json, report.md, learning_curve.png)")
+
+
 def main() -> None:
     """Entry point of the ``toolgym`` console script."""
     app()

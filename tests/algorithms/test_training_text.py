@@ -93,7 +93,9 @@ def test_household_transcripts_render_one_command_per_line():
 
 
 def test_a_thoughtless_step_cannot_be_rendered_for_a_thinking_policy():
-    traj = Trajectory(ARITH, "L1-0", "Question: What is 1 + 1?", (Step("finish[2]", "Episode finished, reward = True"),))
+    traj = Trajectory(
+        ARITH, "L1-0", "Question: What is 1 + 1?", (Step("finish[2]", "Episode finished, reward = True"),)
+    )
     with pytest.raises(ConfigError, match="without a thought"):
         training_segments(make_policy("react", llm=ScriptedLLM(lambda p, s: "")), traj)
     segs = training_segments(make_policy("act", llm=ScriptedLLM(lambda p, s: ""), examples="none"), traj)
