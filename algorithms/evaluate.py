@@ -18,7 +18,7 @@ from toolgym.agents import rollout
 from toolgym.algorithms.ledger import Ledger
 
 from toolgym.error import ConfigError
-from toolgym.splits import overlap_report
+from toolgym.splits import overlap_report, task_questions
 
 __all__ = ["EvalResult", "evaluate", "held_out_report"]
 
@@ -106,7 +106,12 @@ def evaluate(
 
 
 def held_out_report(
-    env: str, env_kwargs: Mapping[str, Any] | None, sets: Mapping[str, Sequence[str]], *, evaluated: str = "test"
+    env: str,
+    env_kwargs: Mapping[str, Any] | None,
+    sets: Mapping[str, Sequence[str]],
+    *,
+    evaluated: str = "test",
+    set_env_kwargs: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Check that the ``evaluated`` set shares no task id or question text with any other set.
 
@@ -115,6 +120,8 @@ def held_out_report(
         env_kwargs: Its arguments.
         sets: Named task-id sets, e.g. ``{"train": ..., "demos": ..., "examples": ..., "test": ...}``.
         evaluated: The set that is evaluated.
+        set_env_kwargs: Other env arguments for some sets (e.g. MultiHop's train world for the training tasks and
+            its test world for the evaluated ones); question texts are compared across them.
 
     Returns:
         The :func:`~toolgym.splits.overlap_report`, with ``"held_out": True`` (write it into the results).
@@ -122,11 +129,27 @@ def held_out_report(
     Raises:
         ConfigError: The evaluated tasks overlap another set.
     """
-    instance = gym.make(env, **dict(env_kwargs or {}))
-    try:
-        report = overlap_report(sets, instance)
-    finally:
-        instance.close()
+    texts: dict[str, str] = {}
+    by_kwargs: dict[str, tuple[dict[str, Any], list[str]]] = {}
+    for name, ids in sets.items():
+        kwargs = dict((set_env_kwargs or {}).get(name, env_kwargs or {}))
+        key = repr(sorted(kwargs.items()))
+        by_kwargs.setdefault(key, (kwargs, []))[1].extend(ids)
+    # an id names a task within one env configuration: qualify ids by configuration when there are several
+    qualify = len(by_kwargs) > 1
+    named: dict[str, list[str]] = {}
+    for name, ids in sets.items():
+        kwargs = dict((set_env_kwargs or {}).get(name, env_kwargs or {}))
+        tag = repr(sorted(kwargs.items())) if qualify else ""
+        named[name] = [f"{tag}{t}" for t in ids]
+    for key, (kwargs, ids) in by_kwargs.items():
+        instance = gym.make(env, **kwargs)
+        try:
+            for tid, text in task_questions(instance, list(dict.fromkeys(ids))).items():
+                texts[f"{key if qualify else ''}{tid}"] = text
+        finally:
+            instance.close()
+    report = overlap_report(named, texts=texts)
     bad = {
         pair: v
         for pair, v in report["pairs"].items()

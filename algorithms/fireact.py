@@ -233,7 +233,11 @@ def run_fireact(config: FireActConfig, out: str | Path, *, resume: bool = False)
         manifest = read_json(data_dir / "manifest.json")  # with the counts save_dataset added
         write_json(out / "ledger.json", ledger.to_dict())
     sets = {"train": [t.task_id for t in data] if not imported else [], "test": test}
-    report = held_out_report(config.env, eval_kwargs, sets) if not imported else {"held_out": "imported data"}
+    report = (
+        held_out_report(config.env, eval_kwargs, sets, set_env_kwargs={"train": dict(config.env_kwargs)})
+        if not imported
+        else {"held_out": "imported data"}
+    )
 
     def _eval(model: Any, tok: Any, phase: str) -> dict[str, Any]:
         policy = student_policy(

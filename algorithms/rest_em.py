@@ -140,8 +140,12 @@ def run_rest_em(config: RestEMConfig, out: str | Path, *, resume: bool = False) 
         )
     demo_ids, train_ids, valid_ids = pool[:n_demo], pool[n_demo : n_demo + n_train], pool[n_demo + n_train :]
     test_ids = task_split(gym.make(config.env, **eval_kwargs), "test", config.eval_tasks)
+    train_kwargs = dict(config.env_kwargs)
     report = held_out_report(
-        config.env, eval_kwargs, {"demos": demo_ids, "train": train_ids, "valid": valid_ids, "test": test_ids}
+        config.env,
+        eval_kwargs,
+        {"demos": demo_ids, "train": train_ids, "valid": valid_ids, "test": test_ids},
+        set_env_kwargs={"demos": train_kwargs, "train": train_kwargs, "valid": train_kwargs},
     )
     ledger_path = out / "ledger.json"
     ledger = Ledger.from_dict(read_json(ledger_path)) if resume and ledger_path.exists() else Ledger()
@@ -180,6 +184,14 @@ def run_rest_em(config: RestEMConfig, out: str | Path, *, resume: bool = False) 
         model, tok = start_model if start_model is not None else build_model(config.model)
         renderer = policy_of(model, tok, sample=False)
         examples = encode_for(renderer, data, tok, config.train.max_length)
+        if start_model is not None and not any(e is not None for e in examples):
+            summary = {"steps": 0, "skipped": f"all {len(examples)} examples longer than max_length"}
+            write_json(out / f"iter-{i}" / "train.json", summary)
+            return model, tok, summary
+        if start_model is None and not any(e is not None for e in examples) and i > 0:
+            summary = {"steps": 0, "skipped": f"all {len(examples)} examples longer than max_length"}
+            write_json(out / f"iter-{i}" / "train.json", summary)
+            return prev_model[0], prev_model[1], summary
         t0 = time.perf_counter()
         res = run_sft(
             model, tok, examples, config.train.sft_config(folder, config.seed + i, max_steps=steps), resume=resume
@@ -202,6 +214,7 @@ def run_rest_em(config: RestEMConfig, out: str | Path, *, resume: bool = False) 
         base_model, base_tok = build_model(config.model)
         base_row = _flat(cached_phase(out / "base_eval.json", lambda: assess(base_model, base_tok, -1), resume=resume))
         del base_model
+    prev_model: list[Any] = [None, None]  # M_{i-1}, kept when an iteration has nothing to train on
     # M0: the weak start
     demo_dir = out / "iter-0" / "data"
     if resume and (demo_dir / "manifest.json").exists():
@@ -254,6 +267,7 @@ def run_rest_em(config: RestEMConfig, out: str | Path, *, resume: bool = False) 
                 write_json(out / f"iter-{i}" / "train.json", {"steps": 0, "skipped": "no solved sample"})
             else:
                 start = None if config.from_base else (model, tok)
+                prev_model[:] = [model, tok]
                 model, tok, summary = train(data, config.steps_per_iteration, i, start)
         row = cached_phase(out / f"iter-{i}" / "eval.json", lambda m=model, t=tok, k=i: assess(m, t, k), resume=resume)
         curve.append({"iteration": i, "data": len(data), "sft_steps_total": total_steps, **_flat(row)})
