@@ -126,6 +126,7 @@ class LATSConfig:
             use_env_reward=self.oracle,
             stop_on_success=self.oracle,
             final="visits" if self.oracle else "value",
+            transposition_key="observation",
             seed=self.seed,
         )
 
@@ -288,6 +289,8 @@ def lats_search(
     policy: Any = None,
     reflector: Any = None,
     value: Any = None,
+    history: Sequence[tuple[str | None, str, str]] = (),
+    first_observation: Any = None,
 ) -> SearchResult:
     """Run LATS from ``env``'s current state (the env itself is not stepped).
 
@@ -298,6 +301,8 @@ def lats_search(
         policy: The proposing policy (default: ReAct over ``llm``); its ``memory`` gets the reflections.
         reflector: Default: a :class:`~toolgym.agents.reflectors.VerbalReflector` over ``llm``.
         value: The evaluator (default: :class:`LMValue` over ``llm``).
+        history: Steps the episode already took (see :func:`~toolgym.algorithms.mcts.mcts_search`).
+        first_observation: The episode's reset observation, when the env is past its first step.
 
     Returns:
         The :class:`~toolgym.algorithms.mcts.SearchResult`; ``result.reflections`` holds the reflections made.
@@ -309,7 +314,8 @@ def lats_search(
     if config.reflections and hasattr(policy, "memory"):
         policy.memory = lambda slot: "\n".join(f"- {r}" for r in memory)
     base = env.unwrapped
-    question = observation_text(base.observe()) if callable(getattr(base, "observe", None)) else ""
+    first = first_observation if first_observation is not None else base.observe()
+    question = observation_text(first)
     value = (
         value
         if value is not None
@@ -327,7 +333,9 @@ def lats_search(
     hook = None
     if config.reflections:
         hook = _Reflections(reflector if reflector is not None else VerbalReflector(llm), memory, config, question)
-    result = mcts_search(env, proposer, value, config.mcts_config(), on_simulation=hook)
+    result = mcts_search(
+        env, proposer, value, config.mcts_config(), on_simulation=hook, history=history, first_observation=first
+    )
     result.reflections = list(memory)  # type: ignore[attr-defined]
     return result
 
@@ -388,6 +396,9 @@ class LATSPolicy(BasePolicy):
         """The next action of the best path (searching when there is none left)."""
         state = self.episode(slot)
         plan: list[str] = state.setdefault("plan", [])
+        history: list[tuple[str | None, str, str]] = state.setdefault("history", [])
+        if state.get("last_action") is not None:
+            history.append((None, state["last_action"], observation_text(observation)))
         usage: dict[str, float] = {}
         if not plan:
             env = state.get("env")
@@ -399,15 +410,24 @@ class LATSPolicy(BasePolicy):
             searches = state.get("searches", 0)
             config = replace(self.config, seed=self.config.seed + 1000 * searches)
             policy = ReActPolicy(self.llm, **self.react_kwargs)
-            result = lats_search(env, self.llm, config, policy=policy)
+            result = lats_search(
+                env,
+                self.llm,
+                config,
+                policy=policy,
+                history=tuple(history),
+                first_observation=state.get("first_observation"),
+            )
             state["searches"] = searches + 1
             state.setdefault("results", []).append(result.stats())
             plan.extend(result.best_path or [])
-            if not plan:  # nothing expanded (budget): fall back to one ReAct step
-                policy.reset(observation, info, env=env, slot=slot)
+            if not plan:  # nothing expanded (budget, or no valid proposal): fall back to one ReAct step
+                policy.reset(state.get("first_observation", observation), info, env=env, slot=slot)
+                policy.episode(slot)["history"] = list(history)
                 plan.append(str(policy.act(observation, info, slot=slot)))
             usage = {"prompt_tokens": result.prompt_tokens, "completion_tokens": result.completion_tokens}
         action = plan.pop(0)
+        state["last_action"] = action
         return AgentAction(action, usage=usage)
 
     def search_stats(self, slot: int = 0) -> list[dict[str, Any]]:

@@ -44,6 +44,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -80,6 +81,7 @@ __all__ = [
 ]
 
 _SELECTIONS = ("uct", "puct")
+_REWARD_NOTE = re.compile(r",?\s*reward\s*=\s*[^\s,.]+", re.IGNORECASE)
 _EVALUATE = ("children", "leaf")
 _FINAL = ("visits", "value")
 
@@ -111,10 +113,15 @@ class MCTSConfig:
         use_env_reward: ``True``: the search sees the env's task reward (an oracle for QA envs: compare with
             pass@k). ``False``: task rewards are hidden and terminals are scored by the evaluator.
         stop_on_success: With ``use_env_reward``, end the search when a terminal with ``info["success"]`` is found.
-        transpositions: Share one node between paths that reach the same ``state_key`` (and drop actions that
-            leave the state unchanged).
+        transpositions: Share one node between paths that reach the same transposition key (and drop actions
+            that lead back to the node they start from).
+        transposition_key: ``"state"``: the env's ``state_key`` (right for a proposer that sees only the state,
+            e.g. from the admissible actions); ``"observation"``: the ``state_key`` and the observation just
+            received, for agents whose next action depends on what they have read (a calculator result leaves
+            the arithmetic env's state unchanged but tells the agent the answer).
         final: How :attr:`SearchResult.best_path` is chosen when no success was found: ``"visits"`` (most-visited
-            edges from the root) or ``"value"`` (the node with the highest path return plus value).
+            edges from the root) or ``"value"`` (the terminal with the highest path return plus value; any visited
+            node when no terminal was reached).
         check_restore: After every ``set_state``, check that ``state_key`` is the node's (costs a hash per restore).
         seed: Seeds the search's generator (proposers and rollouts draw from it).
     """
@@ -135,6 +142,7 @@ class MCTSConfig:
     use_env_reward: bool = True
     stop_on_success: bool = True
     transpositions: bool = True
+    transposition_key: str = "state"
     final: str = "visits"
     check_restore: bool = False
     seed: int = 0
@@ -144,7 +152,13 @@ class MCTSConfig:
             raise ConfigError(f"MCTSConfig.simulations: expected an int >= 1, got {self.simulations!r}.")
         if not isinstance(self.num_children, int) or self.num_children < 1:
             raise ConfigError(f"MCTSConfig.num_children: expected an int >= 1, got {self.num_children!r}.")
-        for name, allowed in (("selection", _SELECTIONS), ("evaluate", _EVALUATE), ("final", _FINAL)):
+        choices = (
+            ("selection", _SELECTIONS),
+            ("evaluate", _EVALUATE),
+            ("final", _FINAL),
+            ("transposition_key", ("state", "observation")),
+        )
+        for name, allowed in choices:
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"MCTSConfig.{name}: expected one of {list(allowed)}, got {getattr(self, name)!r}.")
         if not 0.0 <= self.discount <= 1.0:
@@ -416,6 +430,7 @@ class SearchContext:
     Attributes:
         env: The search's own (unwrapped) env instance; :meth:`restore` puts it in a node's state.
         source_env: The env the search was started from (for prompts: its spec, instructions and examples).
+        first_observation: The episode's reset observation (the task text for prompts).
         config: The search settings.
         rng: The search's generator (seeded from ``config.seed``).
         root: The root node.
@@ -438,6 +453,14 @@ class SearchContext:
         self.model_calls = 0
         self.start = time.perf_counter()
         self.stopped_by: str | None = None
+        self.solution: list[str] | None = None
+        self.first_observation: Any = None
+
+    def found(self, actions: Sequence[str]) -> None:
+        """Record a successful action sequence (a node's ``actions``, plus a rollout's) that reached success."""
+        if self.solution is None and self.config.use_env_reward:
+            skip = len(self.root.history) if self.root is not None else 0
+            self.solution = list(actions)[skip:]
 
     # budgets
     def budget_left(self) -> bool:
@@ -494,8 +517,9 @@ class SearchResult:
         root: The root node (the whole tree hangs from it).
         nodes: Every node, by id.
         best: The node :attr:`best_path` ends at.
-        solved: A terminal with ``info["success"]`` was reached during the search (an oracle read when the
-            env's success is the gold check; ``False`` when ``use_env_reward=False``).
+        solved: A terminal with ``info["success"]`` was reached during the search, in the tree or by a rollout
+            (an oracle read when the env's success is the gold check; ``False`` when ``use_env_reward=False``).
+        solution: The actions from the root to that success (``None`` when not solved).
         simulations: Simulations run.
         env_steps: Env steps taken.
         prompt_tokens: Prompt tokens charged.
@@ -519,11 +543,14 @@ class SearchResult:
     wall_s: float
     stopped_by: str
     config: MCTSConfig
+    solution: list[str] | None = None
 
     @property
     def best_path(self) -> list[str]:
-        """The actions from the root to :attr:`best`."""
-        return self.best.actions
+        """The actions of :attr:`solution` when solved, else from the root to :attr:`best`."""
+        if self.solution is not None:
+            return list(self.solution)
+        return self.best.actions[len(self.root.history) :]
 
     def stats(self) -> dict[str, Any]:
         """The budgets spent and the outcome, JSON-ready."""
@@ -603,8 +630,24 @@ class _Search:
         node = Node(id=len(self.nodes), **kwargs)
         self.nodes.append(node)
         if self.c.transpositions:
-            self.table.setdefault(node.key, node)
+            self.table.setdefault(self.tkey(node.key, node.observation), node)
         return node
+
+    def agent_text(self, observation: Any, terminated: bool) -> str:
+        """The observation as the agent's history keeps it.
+
+        Without ``use_env_reward``, a final observation that announces the reward (ReAct's "Episode finished,
+        reward = False") has the reward cut out.
+        """
+        text = observation_text(observation)
+        if terminated and not self.c.use_env_reward:
+            text = _REWARD_NOTE.sub("", text)
+        return text
+
+    def tkey(self, key: str, observation: Any) -> str:
+        if self.c.transposition_key == "state":
+            return key
+        return key + "|" + observation_text(observation)
 
     def evaluate(self, nodes: list[Node]) -> None:
         todo = [n for n in nodes if n.value is None and (not n.terminal or not self.c.use_env_reward)]
@@ -635,9 +678,7 @@ class _Search:
         proposals = list(self.proposer.propose(node, self.c.num_children, self.ctx))
         node.expansions += 1
         known = {e.action: e for e in node.children}
-        for p in proposals:
-            if p.usage:
-                self.ctx.charge(p.usage)
+        self.ctx.charge(_sum_usage(proposals))
         groups: dict[str, list[Proposal]] = {}
         for p in proposals:
             action = str(p.action)
@@ -653,9 +694,10 @@ class _Search:
             env = self.ctx.restore(node)
             obs, reward, terminated, truncated, info = self.ctx.step(action)
             key = env.state_key()
-            if self.c.transpositions and key == node.key:
-                continue  # the action left the state unchanged (think, an inadmissible command)
-            child = self.table.get(key) if self.c.transpositions else None
+            tkey = self.tkey(key, obs)
+            child = self.table.get(tkey) if self.c.transpositions else None
+            if child is node:
+                continue  # the action led back here (think, an inadmissible command)
             if child is None:
                 child = self.new_node(
                     key=key,
@@ -663,7 +705,7 @@ class _Search:
                     observation=obs,
                     info=info,
                     depth=node.depth + 1,
-                    history=(*node.history, (group[0].thought, action, observation_text(obs))),
+                    history=(*node.history, (group[0].thought, action, self.agent_text(obs, terminated))),
                     parent=node,
                     terminal=bool(terminated or truncated),
                     truncated=bool(truncated and not terminated),
@@ -685,6 +727,7 @@ class _Search:
             )
             if child.terminal and child.success and self.c.use_env_reward and self.solved is None:
                 self.solved = child
+                self.ctx.found(child.actions)
         if self.c.selection == "puct" and node.children:
             z = sum(e.prior for e in node.children)
             if z > 0:
@@ -732,9 +775,9 @@ class _Search:
             return self.solved
         if self.c.final == "value":
             best, best_score = root, -math.inf
-            for n in self.nodes:
-                if n is root or n.visits == 0:
-                    continue
+            pool = [n for n in self.nodes if n is not root and n.visits > 0]
+            terminals = [n for n in pool if n.terminal]
+            for n in terminals or pool:
                 score = self._path_return(n) + self.c.discount ** (n.depth) * (n.value or 0.0)
                 if score > best_score:
                     best, best_score = n, score
@@ -758,6 +801,15 @@ class _Search:
         return g
 
 
+def _sum_usage(proposals: Sequence[Proposal]) -> dict[str, float]:
+    """The tokens of one proposer call (the sum over its proposals)."""
+    out: dict[str, float] = {}
+    for p in proposals:
+        for k in ("prompt_tokens", "completion_tokens"):
+            out[k] = out.get(k, 0) + float(p.usage.get(k, 0) or 0)
+    return out
+
+
 def mcts_search(
     env: gym.Env,
     proposer: Proposer,
@@ -765,6 +817,8 @@ def mcts_search(
     config: MCTSConfig | None = None,
     *,
     on_simulation: Callable[[SearchContext, int], None] | None = None,
+    history: Sequence[tuple[str | None, str, str]] = (),
+    first_observation: Any = None,
 ) -> SearchResult:
     """Search from ``env``'s current state (the env itself is not stepped; see the module docstring).
 
@@ -775,6 +829,9 @@ def mcts_search(
         config: Settings (default :class:`MCTSConfig`).
         on_simulation: Called after each simulation with the context and the simulation's index (tests,
             progress).
+        history: The ``(thought, action, observation)`` steps the episode already took (an agent that searches
+            again mid-episode): proposers and evaluators see them; :attr:`SearchResult.best_path` excludes them.
+        first_observation: The episode's reset observation (the task), when the env is past its first step.
 
     Returns:
         The :class:`SearchResult`.
@@ -799,13 +856,15 @@ def mcts_search(
         state=search_env.get_state(),
         observation=obs,
         info=info0,
+        history=tuple(tuple(h) for h in history),  # type: ignore[misc]
         terminal=bool(getattr(base, "_done", False)),
     )
     ctx.root = root
+    ctx.first_observation = first_observation if first_observation is not None else obs
     sims = 0
     stopped = "simulations"
     while sims < config.simulations:
-        if search.solved is not None and config.stop_on_success:
+        if ctx.solution is not None and config.stop_on_success:
             stopped = "success"
             break
         if not search.simulate(root):
@@ -815,7 +874,7 @@ def mcts_search(
         if on_simulation is not None:
             on_simulation(ctx, sims - 1)
     else:
-        if search.solved is not None and config.stop_on_success:
+        if ctx.solution is not None and config.stop_on_success:
             stopped = "success"
     if ctx.stopped_by and stopped == "simulations" and sims < config.simulations:
         stopped = ctx.stopped_by
@@ -823,7 +882,8 @@ def mcts_search(
         root=root,
         nodes=search.nodes,
         best=search.best(root),
-        solved=search.solved is not None,
+        solved=ctx.solution is not None,
+        solution=ctx.solution,
         simulations=sims,
         env_steps=ctx.env_steps,
         prompt_tokens=ctx.prompt_tokens,
@@ -941,7 +1001,8 @@ class PolicyProposer:
         if root is None or self._root == id(root):
             return
         info = dict(root.info)
-        self.policy.reset(root.observation, info, env=ctx.source_env, slot=self.slot)
+        first = ctx.first_observation if ctx.first_observation is not None else root.observation
+        self.policy.reset(first, info, env=ctx.source_env, slot=self.slot)
         self._root = id(root)
 
     def set_node(self, node: Node, ctx: SearchContext) -> None:
@@ -1010,14 +1071,18 @@ class RolloutValue:
             for _ in range(self.rollouts):
                 env = ctx.restore(node)
                 info: Mapping[str, Any] = node.info
-                g, scale = 0.0, 1.0
+                g, scale, actions = 0.0, 1.0, []
                 for _ in range(self.depth):
                     if node.terminal or not ctx.budget_left():
                         break
-                    _, r, term, trunc, info = ctx.step(self.act(env, info, ctx.rng))
+                    action = self.act(env, info, ctx.rng)
+                    actions.append(action)
+                    _, r, term, trunc, info = ctx.step(action)
                     g += scale * ctx.search_reward(r, info)
                     scale *= ctx.config.discount
                     if term or trunc:
+                        if info.get("success"):
+                            ctx.found([*node.actions, *actions])
                         break
                 returns.append(g)
             out.append(float(np.mean(returns)) if returns else 0.0)
