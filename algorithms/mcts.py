@@ -302,7 +302,7 @@ def puct_score(q: float, prior: float, parent_visits: int, visits: int, c: float
 
     Example:
         >>> puct_score(0.5, prior=0.25, parent_visits=16, visits=1, c=2.0)
-        1.0
+        1.5
     """
     return q + c * prior * math.sqrt(parent_visits) / (1 + visits)
 
