@@ -193,3 +193,8 @@ register_policy(
     examples="none",
     numbered=False,
 )
+register_policy(
+    "lats",
+    "toolgym.algorithms.lats:LATSPolicy",
+    "LATS: tree search over env snapshots with an LM value and reflections (oracle=True reads the task reward)",
+)
