@@ -55,6 +55,7 @@ __all__ = [
     "reasoning_distance",
     "rest_mcts",
     "select_answer",
+    "sft_hook",
     "value_samples",
 ]
 
@@ -486,3 +487,55 @@ def rest_mcts(
         if sft is not None:
             proposer = sft(paths, it + 1)
     return out
+
+
+def sft_hook(
+    model: Any,
+    out: str | Any,
+    *,
+    train: Any = None,
+    style: str = "alpaca",
+    thoughts: bool = True,
+    max_tokens: int = 64,
+    temperature: float = 1.0,
+    seed: int = 0,
+) -> Callable[[list[Trajectory], int], Proposer]:
+    """The policy self-training step of :func:`rest_mcts`, on toolgym's SFT (from the base model, as ReST-EM).
+
+    Each call fine-tunes a fresh copy of the base model on the tree's best paths (rendered in the student's
+    prompt format, loss on its own tokens: :func:`~toolgym.algorithms.fireact.encode_for`) and returns a
+    :class:`~toolgym.algorithms.mcts.PolicyProposer` over the new policy.
+
+    Args:
+        model: The base model (:class:`~toolgym.algorithms.models.ModelSpec`).
+        out: A folder; iteration ``i`` trains in ``out/iter-<i>``.
+        train: :class:`~toolgym.algorithms.fireact.TrainSettings` (default ones).
+        style: The student's prompt format (``"alpaca"``, ``"text"``, ``"chat"``).
+        thoughts: Whether it writes thoughts.
+        max_tokens: New tokens per proposal.
+        temperature: Sampling temperature of the proposals.
+        seed: Seeds training and sampling.
+    """
+    from pathlib import Path
+
+    from toolgym.algorithms.fireact import TrainSettings, encode_for, student_policy
+    from toolgym.algorithms.mcts import PolicyProposer
+    from toolgym.algorithms.models import build_model, trained_llm
+    from toolgym.algorithms.sft import run_sft
+
+    settings = train if train is not None else TrainSettings()
+
+    def hook(trajectories: list[Trajectory], iteration: int) -> Proposer:
+        if not trajectories:
+            raise ConfigError("rest_mcts sft hook: expected trajectories to train on, got none.")
+        base, tok = build_model(model)
+        renderer = student_policy(trained_llm(base, tok), style=style, thoughts=thoughts, max_tokens=max_tokens)
+        examples = encode_for(renderer, trajectories, tok, settings.max_length)
+        res = run_sft(base, tok, examples, settings.sft_config(Path(out) / f"iter-{iteration}", seed + iteration))
+        policy = student_policy(
+            trained_llm(res.model, tok), style=style, thoughts=thoughts, max_tokens=max_tokens,
+            temperature=temperature, seed=seed,
+        )  # fmt: skip
+        return PolicyProposer(policy, temperature=temperature, seed=seed)
+
+    return hook

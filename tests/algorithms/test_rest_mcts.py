@@ -21,6 +21,8 @@ from toolgym.algorithms.rest_mcts import (
 from toolgym.error import ConfigError
 from toolgym.splits import task_split
 
+ARITH_ID = "toolgym/ToolChoice-Arithmetic-v0"
+
 
 @pytest.fixture(autouse=True)
 def _one_thread():
@@ -146,3 +148,26 @@ def test_prm_value_scores_nodes():
     result = mcts_search(env, NoisyExpertProposer(0.5), PRMValue(prm), MCTSConfig(simulations=3, num_children=2))
     assert all(0.0 <= n.value <= 1.0 for n in result.nodes[1:] if n.value is not None)
     assert ConstantValue(0.5).evaluate(result.nodes, None) == [0.5] * len(result.nodes)
+
+
+def test_the_sft_hook_trains_a_policy_on_the_trees_paths_and_proposes_with_it(tmp_path):
+    from toolgym.agents import make_policy, rollout
+    from toolgym.algorithms.fireact import TrainSettings
+    from toolgym.algorithms.models import ModelSpec
+    from toolgym.algorithms.rest_mcts import sft_hook
+
+    tasks = ["L1-0", "L2-1", "L3-2"]
+    paths = [e.trajectory for e in rollout(make_policy("calc-teacher"), ARITH_ID, task_ids=tasks)]
+    hook = sft_hook(
+        ModelSpec(n_layer=1, n_embd=32, n_head=2, n_positions=256),
+        tmp_path,
+        train=TrainSettings(max_steps=3, batch_size=2, save_steps=0),
+        thoughts=True,
+        max_tokens=8,
+    )
+    proposer = hook(paths, 1)
+    assert (tmp_path / "iter-1" / "final").is_dir()
+    env = gym.make(ARITH_ID)
+    env.reset(options={"task_id": "L1-0"})
+    result = mcts_search(env, proposer, ConstantValue(0.0), MCTSConfig(simulations=2, num_children=2))
+    assert result.completion_tokens > 0  # the trained policy was asked for proposals
