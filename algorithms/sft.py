@@ -293,7 +293,7 @@ def state_hash(model: Any) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- training
-def _trainer_classes() -> tuple[Any, Any]:
+def _trainer_classes() -> tuple[Any, Any, Any]:
     transformers = require("transformers", "llm", "Fine-tuning")
 
     class MaskedTrainer(transformers.Trainer):
@@ -346,7 +346,13 @@ def _trainer_classes() -> tuple[Any, Any]:
         def on_train_end(self, args: Any, state: Any, control: Any, model: Any = None, **kw: Any) -> None:
             self._run(state, model)
 
-    return MaskedTrainer, EvalHook
+    class LogToLogger(transformers.TrainerCallback):
+        """The Trainer's log lines (loss, learning rate) to ``logging`` at INFO, not to stdout."""
+
+        def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
+            logger.info("step %d: %s", state.global_step, logs)
+
+    return MaskedTrainer, EvalHook, LogToLogger
 
 
 def _prepare_model(model: Any, config: SFTConfig) -> Any:
@@ -458,7 +464,7 @@ def run_sft(
         dataloader_num_workers=0,
         use_cpu=not any(p.device.type == "cuda" for p in model.parameters()),
     )
-    trainer_cls, hook_cls = _trainer_classes()
+    trainer_cls, hook_cls, log_cls = _trainer_classes()
     callbacks = [hook_cls(eval_fn, config.eval_steps)] if eval_fn is not None else []
     trainer = trainer_cls(
         model=model,
@@ -467,6 +473,9 @@ def run_sft(
         data_collator=lambda feats: _pad_batch(feats, pad_id),
         callbacks=callbacks,
     )
+    # the Trainer prints each log line (disable_tqdm keeps its PrinterCallback): log through logging instead
+    trainer.remove_callback(transformers.trainer_callback.PrinterCallback)
+    trainer.add_callback(log_cls())
     trainer.loss_chunk = config.loss_chunk
     trainer.bucket_seed = config.seed
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint is not None else None)

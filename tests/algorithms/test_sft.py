@@ -83,14 +83,14 @@ def _train(tmp, tok_examples, *, max_steps=12, resume=False, stop_at=None, lora=
         orig = sft._trainer_classes
 
         def patched():
-            trainer_cls, hook = orig()
+            trainer_cls, hook, log = orig()
 
             class Killing(trainer_cls):
                 def __init__(self, *a, **kw):
                     kw["callbacks"] = [*kw.get("callbacks", []), Kill()]
                     super().__init__(*a, **kw)
 
-            return Killing, hook
+            return Killing, hook, log
 
         sft._trainer_classes = patched
         try:
