@@ -62,6 +62,8 @@ class PriorityPolicy:
     Args:
         view: The view (to resolve option names).
         order: Option names, most preferred first; unavailable ones are skipped.
+        last: Another order for the episode's last decision (e.g. answer there rather than call a tool:
+            ReAct's fallback when the budget runs out); default ``order``.
 
     Example:
         >>> import gymnasium as gym
@@ -73,17 +75,21 @@ class PriorityPolicy:
         1.0
     """
 
-    def __init__(self, view: ToolChoice, order: Sequence[str]) -> None:
+    def __init__(self, view: ToolChoice, order: Sequence[str], *, last: Sequence[str] | None = None) -> None:
         """Resolve the names (see the class docstring)."""
         names = [o.name for o in view.options]
-        bad = [n for n in order if n not in names]
-        if bad or not order:
-            raise ConfigError(f"PriorityPolicy: expected option names among {names}, got {list(order)}.")
+        for seq in (order, last if last is not None else order):
+            bad = [n for n in seq if n not in names]
+            if bad or not seq:
+                raise ConfigError(f"PriorityPolicy: expected option names among {names}, got {list(seq)}.")
         self.order = [names.index(n) for n in order]
+        self.last = [names.index(n) for n in last] if last is not None else self.order
+        self.max_decisions = view.max_decisions
 
     def choose(self, obs: np.ndarray, mask: np.ndarray, info: Mapping[str, Any]) -> int:
-        """The first available option of the list."""
-        return _first_available(self.order, mask)
+        """The first available option of the list (of ``last`` at the last decision)."""
+        final = int(info.get("decisions", 0)) >= self.max_decisions - 1
+        return _first_available(self.last if final else self.order, mask)
 
 
 class RandomChoice:
