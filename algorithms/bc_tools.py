@@ -18,8 +18,8 @@ Example:
     >>> from toolgym.agents.options import arithmetic_options
     >>> from toolgym.wrappers import ToolChoice
     >>> view = ToolChoice(gym.make("toolgym/ToolChoice-Arithmetic-v0", difficulty=4), arithmetic_options())
-    >>> result = train_bc_rl(view, BCConfig(budget=900, demo_episodes=30, bc_epochs=5, rl_n_steps=128))
-    >>> result.demo_decisions + result.rl_decisions >= 900
+    >>> result = train_bc_rl(view, BCConfig(budget=300, demo_episodes=10, bc_epochs=2, rl_n_steps=64))
+    >>> result.demo_decisions + result.rl_decisions >= 300
     True
 """
 

@@ -84,6 +84,9 @@ class ArithmeticBenchConfig:
         test_tasks: Held-out tasks (test split), each evaluated once per seed.
         accuracy: The direct answerer's accuracy per level.
         max_decisions: Decisions per episode.
+        obs_dim: Slots for the latest observation's words (0: left out - the calculator's output carries
+            nothing the choice needs beyond "a result exists", which the used-options features say, and every
+            new output value would be a new tabular state).
         invalid_penalty: Cost of choosing an unavailable option (PPO and DQN see no mask).
         learners: Which learners to train.
         epsilon: The claim "within ε of the optimum" (fixed before the run).
@@ -97,6 +100,7 @@ class ArithmeticBenchConfig:
     test_tasks: int = 300
     accuracy: Mapping[int, float] = field(default_factory=lambda: dict(ARITHMETIC_ACCURACY))
     max_decisions: int = 3
+    obs_dim: int = 0
     invalid_penalty: float = 0.1
     learners: tuple[str, ...] = ARITHMETIC_LEARNERS
     epsilon: float = 0.03
@@ -325,6 +329,7 @@ def run_arithmetic(config: ArithmeticBenchConfig, out: str | Path) -> dict[str, 
         return ToolChoice(
             env,
             arithmetic_options(acc),
+            obs_dim=config.obs_dim,
             max_decisions=config.max_decisions,
             invalid_penalty=config.invalid_penalty,
             task_ids=tasks,

@@ -190,7 +190,6 @@ class DecomposeArithmeticEnv(TextEnv[str]):
         # Each frame: (its current expression, the side it came from in its parent; 0 for the root).
         self._stack: tuple[tuple[Tree, int], ...] = ()
         self._history: tuple[tuple[tuple[Tree, int], ...], ...] = ()
-        self._claims: tuple[tuple[str, str], ...] = ()
 
     # ------------------------------------------------------------------ tasks
     def instructions(self) -> str:
@@ -224,7 +223,6 @@ class DecomposeArithmeticEnv(TextEnv[str]):
         self._root = make_tree(depth, n)
         self._stack = ((self._root, 0),)
         self._history = ()
-        self._claims = ()
         return self._view("New task."), f"D{depth}-{n}"
 
     # ------------------------------------------------------------------ observation
@@ -298,7 +296,6 @@ class DecomposeArithmeticEnv(TextEnv[str]):
         tree, side = self._stack[-1]
         parent, parent_side = self._stack[-2]
         self._history = (*self._history, self._stack)
-        self._claims = (*self._claims, (render(tree), format_number(claimed)))
         self._stack = (*self._stack[:-2], (_replace(parent, side, claimed), parent_side))
         out = self._view(f"Solved {render(tree)} = {format_number(claimed)}.")
         self._record("solve", arg, out)
@@ -341,10 +338,10 @@ class DecomposeArithmeticEnv(TextEnv[str]):
 
     # ------------------------------------------------------------------ snapshots
     def _get_state(self) -> tuple[Any, ...]:
-        return (self._depth, self._root, self._stack, self._history, self._claims)
+        return (self._depth, self._root, self._stack, self._history)
 
     def _set_state(self, state: tuple[Any, ...]) -> None:
-        self._depth, self._root, self._stack, self._history, self._claims = state
+        self._depth, self._root, self._stack, self._history = state
 
     # ------------------------------------------------------------------ search hooks and expert
     def structural_actions(self) -> list[str]:
