@@ -13,6 +13,8 @@ The learners (:mod:`~toolgym.algorithms.q_tools`, :mod:`~toolgym.algorithms.sb3_
   option from a snapshot (``get_state``/``set_state``) - the demonstrator of behaviour cloning.
 * :func:`evaluate` - run a policy on held-out tasks with fixed seeds (same seeds for every policy, so the
   direct answerer's draws are common random numbers) and summarise return, success and cost.
+* :func:`record_episode` - one episode as a :class:`~toolgym.records.Trajectory` of decisions, each step
+  holding its option's inner steps and tool calls (so nested calls are visible in the trajectory too).
 * :func:`arithmetic_optimum` - the optimal expected return of the arithmetic view in closed form.
 """
 
@@ -25,6 +27,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from toolgym.error import ConfigError
+from toolgym.records import Step, Trajectory
 from toolgym.wrappers import ToolChoice
 
 __all__ = [
@@ -37,6 +40,7 @@ __all__ = [
     "episode_seed",
     "evaluate",
     "oracle_choice",
+    "record_episode",
 ]
 
 
@@ -309,3 +313,58 @@ def evaluate(
         by_group=by_group,
         returns=tuple(r[1] for r in rows),
     )
+
+
+def record_episode(
+    view: ToolChoice, policy: ChoicePolicy, *, task_id: str | None = None, seed: int | None = None
+) -> Trajectory:
+    """Run one episode and return it as a trajectory of decisions.
+
+    Each :class:`~toolgym.records.Step` is one decision: ``action`` is the option's name, ``observation`` the
+    env's last observation after it, ``reward``/``cost`` the decision's totals, ``tool_calls`` every inner call,
+    and ``info["inner_steps"]`` the text actions the option sent (a nested option's sub-agent calls).
+
+    Example:
+        >>> import gymnasium as gym
+        >>> import toolgym
+        >>> from toolgym.agents.options import search_options
+        >>> view = ToolChoice(gym.make("toolgym/MultiHop-v0"), search_options())
+        >>> research = PriorityPolicy(view, ["research", "answer"])
+        >>> t = record_episode(view, research, task_id="train-3", seed=0)
+        >>> [s.action for s in t.steps], t.success, len(t.steps[0].info["inner_steps"]) > 1
+        (['research', 'answer'], True, True)
+    """
+    options = {} if task_id is None else {"task_id": task_id}
+    obs, info = view.reset(seed=seed, options=options)
+    question = info.get("question") or view.env.unwrapped.observe()
+    names = [o.name for o in view.options]
+    traj = Trajectory(
+        env_id=str(getattr(view.unwrapped.spec, "id", "") or ""),
+        task_id=str(info["task_id"]),
+        question=str(question),
+        metadata={"view": "ToolChoice", "options": names, "cost_weight": view.cost_weight},
+    )
+    done = False
+    while not done:
+        i = int(policy.choose(obs, info["action_mask"], info))
+        obs, reward, terminated, truncated, info = view.step(i)
+        done = bool(terminated or truncated)
+        inner = info["inner_steps"]
+        step = Step(
+            action=names[i] if 0 <= i < len(names) else str(i),
+            observation=inner[-1]["observation"] if inner else "",
+            reward=float(reward),
+            terminated=bool(terminated),
+            truncated=bool(truncated),
+            cost=float(info["cost"]),
+            tool_calls=tuple(info["tool_calls"]),
+            invalid_action=bool(info["invalid_action"]),
+            info={
+                "success": bool(info["success"]),
+                "score": float(info["score"]),
+                "inner_steps": inner,
+                "reward_breakdown": info["reward_breakdown"],
+            },
+        )
+        traj = traj.with_step(step)
+    return traj

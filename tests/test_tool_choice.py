@@ -149,3 +149,16 @@ def test_bad_configurations_say_what_to_do():
     view.reset(seed=0)
     with pytest.raises(ConfigError, match="at least one available option"):
         view.step(0)  # after it, no option is left
+
+
+def test_nested_calls_are_in_the_recorded_trajectory():
+    from toolgym.algorithms.tool_choice import PriorityPolicy, record_episode
+    from toolgym.records import Trajectory
+
+    view = ToolChoice(gym.make("toolgym/MultiHop-v0", cost_weight=1.0), search_options(), max_decisions=4)
+    traj = record_episode(view, PriorityPolicy(view, ["research", "answer"]), task_id="train-3", seed=0)
+    again = Trajectory.from_dict(traj.to_dict())
+    research = again.steps[0]
+    assert research.action == "research" and len(research.info["inner_steps"]) == len(research.tool_calls) >= 2
+    assert again.cost_total == pytest.approx(sum(c["cost"] for s in again.steps for c in s.tool_calls))
+    assert again.success and again.total_reward == pytest.approx(1.0 - again.cost_total)
