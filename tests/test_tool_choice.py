@@ -153,6 +153,7 @@ def test_bad_configurations_say_what_to_do():
 
 def test_nested_calls_are_in_the_recorded_trajectory():
     from toolgym.algorithms.tool_choice import PriorityPolicy, record_episode
+
     from toolgym.records import Trajectory
 
     view = ToolChoice(gym.make("toolgym/MultiHop-v0", cost_weight=1.0), search_options(), max_decisions=4)
