@@ -94,7 +94,9 @@ class AnswerDirect(Option):
 
     def __init__(self, accuracy: Mapping[int, float] = ARITHMETIC_ACCURACY, default: float = 0.0, max_error: int = 9):
         """Set the accuracies (see the class docstring)."""
-        bad = {k: v for k, v in {**dict(accuracy), "default": default}.items() if not 0.0 <= float(v) <= 1.0}
+        given: dict[str, float] = {str(k): float(v) for k, v in accuracy.items()}
+        given["default"] = float(default)
+        bad = {k: v for k, v in given.items() if not 0.0 <= v <= 1.0}
         if bad:
             raise ConfigError(f"AnswerDirect: expected accuracies in [0, 1], got {bad}.")
         if max_error < 1:

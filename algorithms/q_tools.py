@@ -168,7 +168,7 @@ def train_q_learning(view: ToolChoice, config: QLearningConfig = QLearningConfig
     if not isinstance(view, ToolChoice):
         raise ConfigError(f"train_q_learning: expected a ToolChoice view, got {type(view).__name__}.")
     rng = np.random.default_rng(config.seed)
-    n = int(view.action_space.n)
+    n = len(view.options)
     policy = TabularQPolicy(n_actions=n, initial_value=config.initial_value)
     start_decisions, start_steps = view.total_decisions, view.total_env_steps
     decay = max(1.0, config.decay_fraction * config.decisions)

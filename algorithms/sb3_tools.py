@@ -133,8 +133,8 @@ def build_model(view: ToolChoice, config: SB3ToolsConfig) -> Any:
     import torch
 
     torch.set_num_threads(1)
-    policy_kwargs = {"net_arch": list(config.net_arch)}
-    common = {
+    policy_kwargs: dict[str, Any] = {"net_arch": list(config.net_arch)}
+    common: dict[str, Any] = {
         "learning_rate": config.learning_rate,
         "gamma": config.gamma,
         "seed": config.seed,
@@ -157,7 +157,7 @@ def build_model(view: ToolChoice, config: SB3ToolsConfig) -> Any:
             policy_kwargs=policy_kwargs,
             **common,
         )
-    ppo_kwargs = {
+    ppo_kwargs: dict[str, Any] = {
         "n_steps": config.n_steps,
         "batch_size": config.batch_size,
         "n_epochs": config.n_epochs,

@@ -336,7 +336,7 @@ def record_episode(
     """
     options = {} if task_id is None else {"task_id": task_id}
     obs, info = view.reset(seed=seed, options=options)
-    question = info.get("question") or view.env.unwrapped.observe()
+    question = info.get("question") or view.question
     names = [o.name for o in view.options]
     traj = Trajectory(
         env_id=str(getattr(view.unwrapped.spec, "id", "") or ""),

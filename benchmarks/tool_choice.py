@@ -336,7 +336,7 @@ def run_arithmetic(config: ArithmeticBenchConfig, out: str | Path) -> dict[str, 
         )
 
     def fixed(view: ToolChoice, lam: float, seed: int) -> dict[str, ChoicePolicy]:
-        price = view.env.unwrapped.cost_model.costs["calc"].per_call
+        price = view.cost_model.costs["calc"].per_call
         return {
             "optimal_rule": ThresholdRule(view, acc, price, lam),
             "always_call": PriorityPolicy(view, ["answer_with_tool", "calculate", "answer"]),
@@ -357,7 +357,7 @@ def run_arithmetic(config: ArithmeticBenchConfig, out: str | Path) -> dict[str, 
     result["config"] = asdict(config)
     rows = _aggregate(result["runs"], "optimal_rule")
     levels = [int(t.split("-")[0][1:]) for t in result["test_tasks"]]
-    price = make_view(0.0, None).env.unwrapped.cost_model.costs["calc"].per_call
+    price = make_view(0.0, None).cost_model.costs["calc"].per_call
     claims = []
     for lam in config.lambdas:
         opt = arithmetic_optimum(acc, price, lam, levels)

@@ -364,7 +364,7 @@ class DecomposeArithmeticEnv(TextEnv[str]):
         tree = self._root
         for _, side in self._stack[1 : index + 1]:
             assert isinstance(tree, tuple)
-            tree = tree[side]
+            tree = tree[1] if side == 1 else tree[2]
         return tree
 
     def expert_action(self) -> str:

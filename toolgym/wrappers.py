@@ -500,9 +500,18 @@ class ToolChoice(gym.Wrapper[np.ndarray, np.int64, Any, str], gym.utils.RecordCo
         self._done = False
 
     @property
+    def cost_model(self) -> Any:
+        """The base env's :class:`~toolgym.costs.CostModel` (prices and λ)."""
+        return self._base().cost_model
+
+    @property
     def cost_weight(self) -> float:
         """λ: the base env's weight of tool costs in the reward."""
-        return float(self.env.unwrapped.cost_model.weight)
+        return float(self._base().cost_model.weight)
+
+    def _base(self) -> Any:
+        """The toolgym text env under the view (typed loosely: a TextEnv of any observation type)."""
+        return self.env.unwrapped
 
     def _ctx(self, inner: list[str]) -> OptionContext:
         base = self.env.unwrapped
@@ -560,6 +569,7 @@ class ToolChoice(gym.Wrapper[np.ndarray, np.int64, Any, str], gym.utils.RecordCo
 
     def step(self, action: Any) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict]:
         """Run option ``action`` to its end (or the episode's); see the class docstring for ``info``."""
+        env: Any = self.env  # a text env under the view
         if self._done:
             raise ResetNeeded("ToolChoice.step: expected reset() after the episode ended, got step(). Call reset().")
         i = int(action)
@@ -583,7 +593,7 @@ class ToolChoice(gym.Wrapper[np.ndarray, np.int64, Any, str], gym.utils.RecordCo
                 if text is None:
                     break
                 inner.append(text)
-                obs, r, terminated, truncated, info = self.env.step(text)
+                obs, r, terminated, truncated, info = env.step(text)
                 self.total_env_steps += 1
                 self._observations.append(str(obs))
                 self._info = dict(info)
@@ -639,6 +649,11 @@ class ToolChoice(gym.Wrapper[np.ndarray, np.int64, Any, str], gym.utils.RecordCo
         return self._mask()
 
     @property
+    def question(self) -> str:
+        """The episode's first observation (the task), as text."""
+        return self._question
+
+    @property
     def done(self) -> bool:
         """Whether the episode ended."""
         return self._done
@@ -655,7 +670,7 @@ class ToolChoice(gym.Wrapper[np.ndarray, np.int64, Any, str], gym.utils.RecordCo
             self._last_invalid,
             self._done,
         )
-        return ToolChoiceState(self.env.unwrapped.get_state(), view)
+        return ToolChoiceState(self._base().get_state(), view)
 
     def set_state(self, state: ToolChoiceState) -> None:
         """Restore a snapshot from :meth:`get_state`."""
@@ -664,7 +679,7 @@ class ToolChoice(gym.Wrapper[np.ndarray, np.int64, Any, str], gym.utils.RecordCo
                 f"ToolChoice.set_state: expected a ToolChoiceState from ToolChoice.get_state(), got "
                 f"{type(state).__name__}."
             )
-        self.env.unwrapped.set_state(state.env)
+        self._base().set_state(state.env)
         question, observations, info, used, last, decisions, last_invalid, done = state.view
         self._question = question
         self._observations = list(observations)
