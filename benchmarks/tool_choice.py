@@ -368,13 +368,15 @@ def run_arithmetic(config: ArithmeticBenchConfig, out: str | Path) -> dict[str, 
                     "claim": f"{name} within ε={config.epsilon} of the optimum at λ={lam:g}",
                     "analytic_optimum": opt,
                     "gap": gap,
-                    "holds": gap["mean"] >= -config.epsilon,
+                    "holds": bool(gap["mean"] >= -config.epsilon),
                 }
             )
             if lam in config.mid_lambdas:
                 for base in ("always_call", "never_call"):
                     d = _paired(result["runs"], lam, name, base)
-                    claims.append({"claim": f"{name} above {base} at λ={lam:g}", "difference": d, "holds": d["lo"] > 0})
+                    claims.append(
+                        {"claim": f"{name} above {base} at λ={lam:g}", "difference": d, "holds": bool(d["lo"] > 0)}
+                    )
     result["claims"] = claims
     _write(Path(out), result, rows, "optimal_rule", "ToolChoice-Arithmetic: success vs tool cost over λ")
     return result

@@ -26,6 +26,7 @@ def test_arithmetic_recipe_writes_results(tmp_path):
     assert row["return"]["n"] == 2 and row["return"]["lo"] <= row["return"]["mean"] <= row["return"]["hi"]
     assert any(c["claim"].startswith("q_learning within") for c in result["claims"])
     assert any(c["claim"] == "q_learning above always_call at λ=2" for c in result["claims"])
+    assert all(isinstance(c["holds"], bool) for c in saved["claims"])  # not the string "False" (truthy)
     assert "| 2 | q_learning (learned) |" in (tmp_path / "table.md").read_text()
 
 
