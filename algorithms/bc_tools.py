@@ -46,7 +46,8 @@ class BCConfig:
 
     Attributes:
         budget: Total decisions: the oracle's demonstrations (lookahead included) plus RL fine-tuning.
-        demo_episodes: Oracle-demonstrated training episodes.
+        demo_episodes: Oracle-demonstrated training episodes (at most).
+        demo_fraction: Share of the budget the demonstrations may spend; no episode starts past it.
         bc_epochs: Passes over the demonstrations.
         bc_lr: Adam step size of cloning.
         bc_batch_size: Minibatch size of cloning.
@@ -58,6 +59,7 @@ class BCConfig:
 
     budget: int = 20_000
     demo_episodes: int = 300
+    demo_fraction: float = 0.5
     bc_epochs: int = 30
     bc_lr: float = 3e-3
     bc_batch_size: int = 64
@@ -67,6 +69,8 @@ class BCConfig:
     net_arch: tuple[int, ...] = (64,)
 
     def __post_init__(self) -> None:
+        if not 0.0 < self.demo_fraction < 1.0:
+            raise ConfigError(f"BCConfig.demo_fraction: expected a number in (0, 1), got {self.demo_fraction!r}.")
         if self.budget < 1 or self.demo_episodes < 1 or self.bc_epochs < 0:
             raise ConfigError(
                 f"BCConfig: expected budget >= 1, demo_episodes >= 1 and bc_epochs >= 0, got {self.budget}, "
@@ -103,11 +107,24 @@ class BCResult:
     config: Mapping[str, Any]
 
 
-def collect_oracle_demos(view: ToolChoice, episodes: int, seed: int = 0) -> tuple[np.ndarray, ...]:
-    """Run ``episodes`` episodes following :func:`oracle_choice`; return ``(obs, masks, actions, successes)``."""
+def collect_oracle_demos(
+    view: ToolChoice, episodes: int, seed: int = 0, *, max_decisions: int | None = None
+) -> tuple[np.ndarray, ...]:
+    """Run episodes following :func:`oracle_choice`; return ``(obs, masks, actions, successes)``.
+
+    Args:
+        view: The view (its ``task_ids`` decide the tasks).
+        episodes: At most this many episodes.
+        seed: Seeds the first reset.
+        max_decisions: Stop starting episodes once the demonstrations spent this many decisions (lookahead
+            included); the episode under way is finished.
+    """
     obs_list, masks, actions, successes = [], [], [], []
+    start = view.total_decisions
     obs, info = view.reset(seed=seed)
     for _ in range(episodes):
+        if max_decisions is not None and view.total_decisions - start >= max_decisions:
+            break
         done = False
         while not done:
             mask = view.action_masks()
@@ -160,7 +177,8 @@ def train_bc_rl(view: ToolChoice, config: BCConfig = BCConfig()) -> BCResult:
     if not isinstance(view, ToolChoice):
         raise ConfigError(f"train_bc_rl: expected a ToolChoice view, got {type(view).__name__}.")
     start_decisions, start_steps = view.total_decisions, view.total_env_steps
-    obs, masks, actions, successes = collect_oracle_demos(view, config.demo_episodes, config.seed)
+    cap = int(config.demo_fraction * config.budget)
+    obs, masks, actions, successes = collect_oracle_demos(view, config.demo_episodes, config.seed, max_decisions=cap)
     demo_decisions = view.total_decisions - start_decisions
     rl_budget = config.budget - demo_decisions
     if rl_budget < 1:

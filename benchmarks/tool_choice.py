@@ -146,8 +146,9 @@ def _train(name: str, view: ToolChoice, budget: int, seed: int, cache: dict[str,
         return r.policy, r.decisions
     if name in ("bc", "bc_rl"):
         if "bc" not in cache:
-            demos = max(10, budget // 40)  # about a sixth of the budget goes to the oracle's demonstrations
-            cache["bc"] = train_bc_rl(view, BCConfig(budget=budget, demo_episodes=demos, seed=seed))
+            # up to budget/40 demonstrated episodes, and at most half the budget (a sixth on arithmetic)
+            demos = max(10, budget // 40)
+            cache["bc"] = train_bc_rl(view, BCConfig(budget=budget, demo_episodes=demos, demo_fraction=0.5, seed=seed))
         b = cache["bc"]
         if name == "bc":
             return b.bc_policy, b.demo_decisions

@@ -33,7 +33,7 @@ def test_arithmetic_recipe_writes_results(tmp_path):
 @pytest.mark.slow
 def test_multihop_recipe_writes_results(tmp_path):
     config = MultiHopBenchConfig(
-        lambdas=(1.0,), seeds=(0,), budget=300, train_tasks=30, test_tasks=20, learners=("maskable_ppo",)
+        lambdas=(1.0,), seeds=(0,), budget=600, train_tasks=30, test_tasks=20, learners=("maskable_ppo", "bc", "bc_rl")
     )
     result = run_multihop(config, tmp_path)
     assert result["overlap"]["disjoint"] and (tmp_path / "pareto.png").is_file()
