@@ -268,6 +268,37 @@ def bench_command(
         raise typer.Exit(130 if result.status == "interrupted" else 3)
 
 
+@app.command("tool-choice")
+def tool_choice_command(
+    experiment: Annotated[str, typer.Argument(help="arithmetic or multihop.")] = "arithmetic",
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Output folder (default runs/tool-choice-<exp>).")
+    ] = None,
+    seeds: Annotated[int, typer.Option(min=1, help="Training seeds (0..n-1).")] = 3,
+    budget: Annotated[int | None, typer.Option(min=1, help="Decisions per learner (default: the recipe's).")] = None,
+) -> None:
+    """Learned vs fixed tool choosers over λ on held-out tasks: writes results.json, table.md and pareto.png."""
+    from dataclasses import replace
+
+    from toolgym.benchmarks.tool_choice import ArithmeticBenchConfig, MultiHopBenchConfig, run_arithmetic, run_multihop
+
+    runners: dict[str, Any] = {
+        "arithmetic": (ArithmeticBenchConfig, run_arithmetic),
+        "multihop": (MultiHopBenchConfig, run_multihop),
+    }
+    if experiment not in runners:
+        raise _fail(ValueError(f"expected an experiment among {sorted(runners)}, got {experiment!r}."), 2)
+    make, run = runners[experiment]
+    config = replace(make(), seeds=tuple(range(seeds)))
+    if budget is not None:
+        config = replace(config, budget=budget)
+    out = out or Path("runs") / f"tool-choice-{experiment}"
+    run(config, out)
+    console = _console()
+    console.print((out / "table.md").read_text(encoding="utf-8"), markup=False)
+    console.print(f"Results: {out / 'results.json'}; plot: {out / 'pareto.png'}")
+
+
 @app.command("report")
 def report_command(
     run_dir: Annotated[Path, typer.Argument(help="A run folder written by `toolgym bench`.")],

@@ -14,6 +14,11 @@ register(
 )
 
 register(
+    id="toolgym/Decompose-Arithmetic-v0",
+    entry_point="toolgym.envs.decompose:DecomposeArithmeticEnv",
+)
+
+register(
     id="toolgym/HotpotQA-v0",
     entry_point="toolgym.envs.search.env:HotpotQAEnv",
 )
