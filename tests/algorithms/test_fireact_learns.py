@@ -56,3 +56,30 @@ def test_the_shuffled_control_keeps_the_format_but_not_the_answers():
     assert [t.steps[0] for t in mixed] == [t.steps[0] for t in data]  # the calc step is the task's own
     assert sorted(t.steps[-1].action for t in mixed) == sorted(t.steps[-1].action for t in data)
     assert sum(a.steps[-1].action != b.steps[-1].action for a, b in zip(mixed, data)) >= 4
+
+
+def test_a_trained_run_is_a_policy_in_a_benchmark_suite(tmp_path):
+    """The saved student loads by path: in Python and as a suite entry of `toolgym bench`."""
+    import yaml
+    from toolgym.agents import make_policy, rollout
+    from toolgym.benchmarks.runner import run_suite
+
+    torch.set_num_threads(1)
+    cfg = config(train_tasks=20, eval_tasks=4, train=TrainSettings(max_steps=2, batch_size=4, save_steps=0))
+    run_fireact(cfg, tmp_path / "run")
+    final = tmp_path / "run" / "sft" / "final"
+    llm = {"backend": "hf", "model": str(final)}
+    ep = rollout(make_policy("fireact", llm=llm, thoughts=False, max_tokens=8), cfg.env, task_ids=["L1-0"])[0]
+    assert ep.result.error is None and ep.result.tokens["completion"] > 0
+    suite = {
+        "name": "trained",
+        "seeds": [0],
+        "episodes": 2,
+        "envs": [{"id": cfg.env, "kwargs": {"difficulty": 1}}],
+        "policies": [
+            {"name": "fireact", "label": "student", "config": {"llm": llm, "thoughts": False, "max_tokens": 8}}
+        ],
+    }
+    (tmp_path / "suite.yaml").write_text(yaml.safe_dump(suite))
+    result = run_suite(str(tmp_path / "suite.yaml"), tmp_path / "bench", workers=1)
+    assert result.status == "complete" and result.recorded == 2
