@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -99,3 +100,74 @@ class Utf8Text(spaces.Space[str]):
     def from_jsonable(self, sample_n: list[str]) -> list[str]:
         """Convert JSON back to samples."""
         return list(sample_n)
+
+
+# ---------------------------------------------------------------------------------------------- vector envs
+# Gymnasium's AsyncVectorEnv keeps observations in shared memory by default (``shared_memory=True``), through
+# three single-dispatch functions with no case for a custom space. These register Utf8Text with them (as
+# Gymnasium does for its Text space), so ``gym.make_vec(id, vectorization_mode="async")`` works with the
+# defaults: each string is stored as its length and its code points (UTF-32), ``max_length`` slots per env.
+def _create_shared(space: Utf8Text, n: int = 1, ctx: Any = None) -> Any:
+    import multiprocessing as mp
+
+    ctx = ctx or mp
+    return ctx.Array(np.dtype(np.int32).char, n * (space.max_length + 1))
+
+
+class SharedStrings(Sequence[str]):
+    """The strings of ``n`` envs in shared memory, read when accessed (the counterpart of a numpy view).
+
+    AsyncVectorEnv builds its observation container once and relies on it seeing the workers' writes, which a
+    tuple of ``str`` cannot; this sequence reads the shared array at each access. ``copy.deepcopy`` (what the
+    vector env returns by default, ``copy=True``) gives a plain tuple of the current strings.
+    """
+
+    def __init__(self, space: Utf8Text, shared_memory: Any, n: int) -> None:
+        """Wrap ``n`` slots of ``space.max_length + 1`` int32 (a length, then the code points)."""
+        self._data = np.frombuffer(shared_memory.get_obj(), dtype=np.int32).reshape((n, space.max_length + 1))
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return tuple(self[k] for k in range(*i.indices(len(self))))
+        row = self._data[i]
+        return row[1 : 1 + int(row[0])].astype("<u4").tobytes().decode("utf-32-le")
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> tuple[str, ...]:
+        return tuple(self)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and tuple(self) == tuple(other)
+
+    def __repr__(self) -> str:
+        return repr(tuple(self))
+
+
+def _read_shared(space: Utf8Text, shared_memory: Any, n: int = 1) -> SharedStrings:
+    return SharedStrings(space, shared_memory, n)
+
+
+def _write_shared(space: Utf8Text, index: int, value: str, shared_memory: Any) -> None:
+    if not isinstance(value, str) or len(value) > space.max_length:
+        raise ValueError(
+            f"Utf8Text shared memory: expected a str of at most {space.max_length} characters, got "
+            f"{type(value).__name__} of length {len(value) if isinstance(value, str) else '?'}."
+        )
+    width = space.max_length + 1
+    codes = np.frombuffer(value.encode("utf-32-le"), dtype="<u4").astype(np.int32)
+    data = np.frombuffer(shared_memory.get_obj(), dtype=np.int32)
+    data[index * width] = len(codes)
+    data[index * width + 1 : index * width + 1 + len(codes)] = codes
+
+
+def _register_vector_hooks() -> None:
+    from gymnasium.vector.utils import shared_memory as sm
+
+    sm.create_shared_memory.register(Utf8Text)(_create_shared)
+    sm.read_from_shared_memory.register(Utf8Text)(_read_shared)
+    sm.write_to_shared_memory.register(Utf8Text)(_write_shared)
+
+
+_register_vector_hooks()
