@@ -4,7 +4,7 @@ Each acts with a thought, so its trajectories train ReAct-style students. They r
 env offers it (the expert's plan); their trajectories are filtered on ``info["success"]`` like any other.
 
 * :class:`ExpertTeacher` - the env's expert, with a templated thought per action (any env family).
-* :class:`CalculatorTeacher` - ToolChoice-Arithmetic: ``calc[<the question's expression>]``, then
+* :class:`CalculatorTeacher` - ToolChoice-Arithmetic: ``calc[<the question's expression, verbatim>]``, then
   ``finish[<the calculator's output>]``: the tool-using behaviour a small model can learn (the env's own
   expert answers from the gold value, which no model can copy).
 """
@@ -54,8 +54,9 @@ class ExpertTeacher(BasePolicy):
 class CalculatorTeacher(BasePolicy):
     """ToolChoice-Arithmetic by the calculator: ``calc[expression]``, then ``finish[value]``.
 
-    The expression is copied from the question (``×`` written ``*``), the answer from the calculator's output,
-    so a student that learns the two copies solves every level.
+    The expression is copied verbatim from the question (the calculator reads ``×`` and ``÷``), the answer from
+    the calculator's output, so a student that learns the two copies solves every level. (Rewriting ``×`` as
+    ``*`` makes the operator a mapping rather than a copy: a small student then writes ``*`` for ``+`` too.)
     """
 
     name = "calc-teacher"
@@ -70,7 +71,7 @@ class CalculatorTeacher(BasePolicy):
                     "CalculatorTeacher: expected a 'Question: What is <expression>?' observation "
                     f"(ToolChoice-Arithmetic), got {observation_text(state['first_observation'])[:80]!r}."
                 )
-            expression = m.group(1).replace("×", "*").replace("÷", "/").strip()
+            expression = m.group(1).strip()
             return AgentAction(f"calc[{expression}]", thought=f"I will compute {expression} with the calculator.")
         value = observation_text(observation).strip()
         return AgentAction(f"finish[{value}]", thought=f"The calculator says {value}, so that is the answer.")

@@ -157,7 +157,7 @@ def _teacher_data(config: FireActConfig, train: Sequence[str], ledger: Ledger) -
         from toolgym.algorithms.importers import import_fireact
 
         return import_fireact(teacher.split(":", 1)[1])
-    spec = {"name": teacher} if isinstance(teacher, str) else dict(teacher)
+    spec: dict[str, Any] = {"name": teacher} if isinstance(teacher, str) else dict(teacher)
     policy = make_policy(spec["name"], **dict(spec.get("config", {})))
     return collect(
         policy,

@@ -63,7 +63,7 @@ class Ledger:
     def total(self, phases: Iterable[str] | None = None) -> dict[str, float]:
         """The sum over ``phases`` (default: all)."""
         names = list(self.phases) if phases is None else list(phases)
-        out = dict.fromkeys(FIELDS, 0)
+        out: dict[str, float] = dict.fromkeys(FIELDS, 0.0)
         for p in names:
             for k, v in self.phases.get(p, {}).items():
                 out[k] += v

@@ -113,8 +113,8 @@ def _scratch_config(transformers: Any, spec: ModelSpec, tok: Any) -> Any:
 
 def build_model(spec: ModelSpec) -> tuple[Any, Any]:
     """A fresh ``(model, tokenizer)`` as ``spec`` says (the same weights every time for a given spec)."""
-    torch = require("torch", "llm", "Training")
-    transformers = require("transformers", "llm", "Training")
+    torch: Any = require("torch", "llm", "Training")
+    transformers: Any = require("transformers", "llm", "Training")
     if spec.kind == "scratch":
         from toolgym.agents.llm.tiny import build_tiny_tokenizer
 
@@ -155,10 +155,10 @@ def load_trained(spec: ModelSpec, folder: str | Any) -> tuple[Any, Any]:
     """Load what :func:`~toolgym.algorithms.sft.run_sft` saved: a full model folder, or a LoRA adapter on ``spec``."""
     from pathlib import Path
 
-    transformers = require("transformers", "llm", "Loading a trained model")
+    transformers: Any = require("transformers", "llm", "Loading a trained model")
     folder = Path(folder)
     if (folder / "adapter_config.json").is_file():
-        peft = require("peft", "llm", "Loading a LoRA adapter")
+        peft: Any = require("peft", "llm", "Loading a LoRA adapter")
         base, tok = build_model(spec)
         model = peft.PeftModel.from_pretrained(base, str(folder))
     else:

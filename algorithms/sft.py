@@ -134,7 +134,7 @@ def masked_lm_loss(model: Any, inputs: Mapping[str, Any], *, chunk: int | None =
     if n == 0:
         return hidden.sum() * 0.0, 0
     config = getattr(base, "config", None)
-    text_config = config.get_text_config() if hasattr(config, "get_text_config") else config
+    text_config = config.get_text_config() if config is not None and hasattr(config, "get_text_config") else config
     cap = getattr(text_config, "final_logit_softcapping", None)
     vocab = int(head.weight.shape[0])
     size = chunk or max(1, (1 << 25) // vocab)
@@ -294,7 +294,7 @@ def state_hash(model: Any) -> str:
 
 # ---------------------------------------------------------------------------------------------- training
 def _trainer_classes() -> tuple[Any, Any, Any]:
-    transformers = require("transformers", "llm", "Fine-tuning")
+    transformers: Any = require("transformers", "llm", "Fine-tuning")
 
     class MaskedTrainer(transformers.Trainer):
         """``Trainer`` with :func:`masked_lm_loss` (chunked, labelled positions only)."""
@@ -360,7 +360,7 @@ def _prepare_model(model: Any, config: SFTConfig) -> Any:
         for p in model.parameters():
             p.requires_grad_(True)
         return model
-    peft = require("peft", "llm", "LoRA fine-tuning")
+    peft: Any = require("peft", "llm", "LoRA fine-tuning")
     if hasattr(model, "peft_config"):
         return model  # resumed or already wrapped
     lora = config.lora
@@ -415,7 +415,7 @@ def run_sft(
 
     import torch
 
-    transformers = require("transformers", "llm", "Fine-tuning")
+    transformers: Any = require("transformers", "llm", "Fine-tuning")
     start = time.perf_counter()
     if config.threads is not None:
         torch.set_num_threads(config.threads)
