@@ -52,6 +52,7 @@ class TrainSettings:
     weight_decay: float = 0.0
     lora: Mapping[str, Any] | None = None
     max_length: int = 512
+    group_by_length: bool = False
     save_steps: int = 100
     eval_steps: int = 0
     threads: int | None = 1

@@ -187,7 +187,9 @@ class SFTConfig:
         max_grad_norm: Gradient clipping.
         lora: LoRA settings, or ``None`` for full fine-tuning.
         max_length: Longer examples are dropped (and counted).
-        group_by_length: Bucket examples of similar length into batches (less padding).
+        group_by_length: Bucket examples of similar length into batches (less padding, faster steps). Off by
+            default: on the arithmetic FireAct task, length-homogeneous batches (one difficulty level each) kept a
+            small model from learning to copy numbers in 600 steps (2 of 2 seeds), random batches did not.
         bf16: ``"auto"`` (on CUDA devices that support it), ``True`` or ``False``.
         seed: Seeds data order, dropout and initialisation of adapters.
         save_steps: Checkpoint every so many steps (0: only at the end).
@@ -210,7 +212,7 @@ class SFTConfig:
     max_grad_norm: float = 1.0
     lora: LoraSettings | None = None
     max_length: int = 1024
-    group_by_length: bool = True
+    group_by_length: bool = False
     bf16: bool | str = "auto"
     seed: int = 0
     save_steps: int = 0

@@ -55,7 +55,7 @@ def test_masked_loss_equals_the_models_own_loss_in_any_chunking():
     assert torch.allclose(g1, model.lm_head.weight.grad, atol=1e-6)
 
 
-def _train(tmp, tok_examples, *, max_steps=12, resume=False, stop_at=None, lora=None, eval_fn=None):
+def _train(tmp, tok_examples, *, max_steps=12, resume=False, stop_at=None, lora=None, eval_fn=None, buckets=False):
     torch.set_num_threads(1)
     model, tok = build_model(SMALL)
     cfg = SFTConfig(
@@ -69,6 +69,7 @@ def _train(tmp, tok_examples, *, max_steps=12, resume=False, stop_at=None, lora=
         eval_steps=6,
         lora=lora,
         seed=7,
+        group_by_length=buckets,
     )
     if stop_at is not None:
         import transformers
@@ -102,12 +103,13 @@ def _train(tmp, tok_examples, *, max_steps=12, resume=False, stop_at=None, lora=
     return run_sft(model, tok, tok_examples(tok), cfg, resume=resume, eval_fn=eval_fn)
 
 
-def test_resume_after_a_kill_ends_with_the_same_weights(tmp_path):
-    whole = _train(tmp_path / "whole", examples)
+@pytest.mark.parametrize("buckets", [False, True], ids=["random-batches", "length-buckets"])
+def test_resume_after_a_kill_ends_with_the_same_weights(tmp_path, buckets):
+    whole = _train(tmp_path / "whole", examples, buckets=buckets)
     assert whole.steps == 12 and whole.final_dir.is_dir()
-    _train(tmp_path / "killed", examples, stop_at=9)  # checkpoint-8 is on disk, step 9 was lost
+    _train(tmp_path / "killed", examples, stop_at=9, buckets=buckets)  # checkpoint-8 is on disk, step 9 was lost
     assert last_complete_checkpoint(tmp_path / "killed").name == "checkpoint-8"
-    resumed = _train(tmp_path / "killed", examples, resume=True)
+    resumed = _train(tmp_path / "killed", examples, resume=True, buckets=buckets)
     assert resumed.steps == 12
     assert state_hash(resumed.model) == state_hash(whole.model)
     reloaded, _ = load_trained(SMALL, resumed.final_dir)
