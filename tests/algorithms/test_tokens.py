@@ -190,4 +190,10 @@ def test_recorded_ids_agree_with_rerendering_gemma():
         {"role": "user", "content": "Observation: 4"},
         {"role": "assistant", "content": "finish[4]"},
     ]
+    if tok.chat_template is None:  # the GGUF carries none here: Gemma 3's published template, as TRL ships it
+        from pathlib import Path
+
+        import trl
+
+        tok.chat_template = (Path(trl.__file__).parent / "chat_templates" / "gemma3.jinja").read_text()
     assert chat_template_drift(tok, conv) == []  # Gemma 3's template re-renders earlier turns unchanged
