@@ -49,7 +49,8 @@ def test_grpo_and_its_shuffled_control_run_end_to_end(tmp_path):
         assert logged == pytest.approx([c["reward"] for c in res["curve"]], abs=1e-5)
         assert all(-1.0 <= c["reward"] <= 1.0 for c in res["curve"])
         assert res["ledger"]["phases"]["grpo"]["episodes"] >= 6 * 16 and res["eval_after"]["episodes"] > 0
-    assert not any(c["drift_steps"] for c in g["curve"][:1])  # M0 writes the policy's format
+    # sampled steps whose text the policy renders differently are counted (the ids trained stay the model's)
+    assert all(isinstance(c["drift_steps"], int) and c["drift_steps"] >= 0 for c in g["curve"])
 
 
 def test_grpo_config_rejects_unknown_settings():
