@@ -712,6 +712,9 @@ def run_grpo(config: GRPORunConfig, out: str | Path, *, resume: bool = False) ->
         loss_type=settings.loss_type,
         scale_rewards=settings.scale_rewards,
         max_completion_length=settings.max_new_tokens * config.max_steps * 4,
+        # a multi-turn completion ends at the policy's stop marker, not at EOS: TRL logs it as "clipped"; it must
+        # not be masked out of the loss
+        mask_truncated_completions=False,
         logging_steps=settings.log_every,
         save_strategy="no",
         report_to=[],
