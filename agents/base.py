@@ -171,6 +171,10 @@ class Completion:
         completion_tokens: Tokens generated.
         latency_s: Wall-clock seconds the caller waited for it (for a batch: the batch's time).
         finish_reason: ``"stop"`` (a stop string or end of sequence) or ``"length"`` (``max_tokens`` hit).
+        prompt_ids: The prompt's token ids as the model read them, where the backend knows them (local models).
+        completion_ids: The ids the model generated (through the stop or EOS), where the backend knows them; with
+            ``prompt_ids`` they make a training example without re-tokenising text
+            (:mod:`toolgym.algorithms.tokens`).
     """
 
     text: str
@@ -178,6 +182,8 @@ class Completion:
     completion_tokens: int = 0
     latency_s: float = 0.0
     finish_reason: str = "stop"
+    prompt_ids: tuple[int, ...] | None = None
+    completion_ids: tuple[int, ...] | None = None
 
 
 @dataclass

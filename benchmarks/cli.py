@@ -437,6 +437,50 @@ def train_command(
     console.print(f"run folder: {out} (summary.json, report.md, learning_curve.png)")
 
 
+@app.command("serve")
+def serve_command(
+    env_id: Annotated[str, typer.Argument(help="A registered id, e.g. toolgym/ToolChoice-Arithmetic-v0.")],
+    port: Annotated[int, typer.Option(help="Port to listen on (0: any free port).")] = 8000,
+    host: Annotated[
+        str, typer.Option(help="Interface to bind (loopback by default; 0.0.0.0 exposes it).")
+    ] = "127.0.0.1",
+    max_sessions: Annotated[int, typer.Option(min=1, help="Sessions open at once (one env each).")] = 64,
+    session_timeout: Annotated[float, typer.Option(help="Seconds before an idle session may be closed.")] = 600.0,
+    env_kwargs: Annotated[
+        str | None, typer.Option("--env-kwargs", help="JSON env arguments, e.g. '{\"difficulty\": 1}'.")
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False,
+) -> None:
+    """Serve an environment over HTTP in OpenEnv's shape (reset/step/state, sessions); see docs/training.md."""
+    import json
+
+    from toolgym.error import ConfigError
+    from toolgym.server import EnvServer
+
+    _setup_logging(verbose)
+    try:
+        kwargs = json.loads(env_kwargs) if env_kwargs else {}
+        if not isinstance(kwargs, dict):
+            raise ConfigError(f"--env-kwargs: expected a JSON object, got {env_kwargs!r}.")
+        server = EnvServer(
+            env_id,
+            env_kwargs=kwargs,
+            host=host,
+            port=port,
+            max_sessions=max_sessions,
+            session_timeout_s=session_timeout,
+        )
+    except json.JSONDecodeError as exc:
+        raise _fail(ConfigError(f"--env-kwargs: expected a JSON object, got {env_kwargs!r} ({exc})."), 2) from None
+    except ConfigError as exc:
+        raise _fail(exc, 2) from None
+    _err_console().print(f"serving {env_id} at http://{host}:{port} (Ctrl-C stops)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        raise typer.Exit(0) from None
+
+
 def main() -> None:
     """Entry point of the ``toolgym`` console script."""
     app()

@@ -4,7 +4,7 @@ A recipe is YAML (built-in ones ship in ``toolgym/benchmarks/recipes/``)::
 
     name: fireact-arithmetic
     description: FireAct on ToolChoice-Arithmetic, a tiny model from scratch
-    method: fireact            # fireact | rest_em
+    method: fireact            # fireact | rest_em | grpo
     seeds: [0, 1, 2]
     config: {env: toolgym/ToolChoice-Arithmetic-v0, train_tasks: 3000, model: {n_layer: 4}, train: {max_steps: 500}}
     arms:                      # variants compared in the report (config overrides); default: one arm
@@ -41,7 +41,7 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
     "<=": operator.le,
     "<": operator.lt,
 }
-METHODS = ("fireact", "rest_em")
+METHODS = ("fireact", "rest_em", "grpo")
 
 
 class Recipe:
@@ -98,10 +98,11 @@ class Recipe:
     def method_config(self, arm: str, seed: int) -> Any:
         """The method's config dataclass for ``arm`` and ``seed``."""
         from toolgym.algorithms.fireact import FireActConfig, TrainSettings
+        from toolgym.algorithms.grpo import GRPORunConfig
         from toolgym.algorithms.models import ModelSpec
         from toolgym.algorithms.rest_em import RestEMConfig
 
-        cls = FireActConfig if self.method == "fireact" else RestEMConfig
+        cls = {"fireact": FireActConfig, "rest_em": RestEMConfig, "grpo": GRPORunConfig}[self.method]
         merged = _merge(self.config, self.arms[arm])
         names = {f.name for f in fields(cls)}
         unknown = sorted(set(merged) - names)
@@ -186,13 +187,14 @@ def load_recipe(source: str | Path | Mapping[str, Any], overrides: Sequence[str]
 
 def _run_one(recipe: Recipe, arm: str, seed: int, folder: Path, resume: bool) -> dict[str, Any]:
     from toolgym.algorithms.fireact import run_fireact
+    from toolgym.algorithms.grpo import run_grpo
     from toolgym.algorithms.rest_em import run_rest_em
     from toolgym.algorithms.runio import read_json
 
     if (folder / "result.json").is_file() and resume:
         return read_json(folder / "result.json")
     config = recipe.method_config(arm, seed)
-    runner = run_fireact if recipe.method == "fireact" else run_rest_em
+    runner = {"fireact": run_fireact, "rest_em": run_rest_em, "grpo": run_grpo}[recipe.method]
     return runner(config, folder, resume=resume and folder.exists())
 
 
@@ -262,10 +264,21 @@ def summarize(recipe: Recipe, results: Mapping[str, Mapping[int, Mapping[str, An
     for arm, by_seed in results.items():
         row: dict[str, Any] = {"seeds": sorted(by_seed), "budget_mean_per_seed": _budget(by_seed)}
         row["held_out"] = all(bool(r.get("held_out", {}).get("held_out")) for r in by_seed.values())
-        if recipe.method == "fireact":
+        if recipe.method in ("fireact", "grpo"):
             row["success_before"] = _est({s: r["success_before"] for s, r in by_seed.items()})
             row["success_after"] = _est({s: r["success_after"] for s, r in by_seed.items()})
             row["eval_tasks"] = next(iter(by_seed.values()))["eval_tasks"]
+            if recipe.method == "grpo":  # the reward (tool costs included) is what GRPO optimises
+                for key in ("reward_before", "reward_after"):
+                    e = estimate({s: [r[key]] for s, r in by_seed.items()}, bounds=(-1.0, 1.0))
+                    row[key] = {
+                        "mean": e.mean,
+                        "lo": e.lo,
+                        "hi": e.hi,
+                        "n": e.n,
+                        "per_seed": {s: r[key] for s, r in by_seed.items()},
+                    }
+                row["grpo_steps"] = sorted({r["grpo_steps"] for r in by_seed.values()})
         else:
             iters = sorted({c["iteration"] for r in by_seed.values() for c in r["curve"]})
             curve = []
@@ -339,6 +352,16 @@ def report_markdown(summary: Mapping[str, Any]) -> str:
         for arm, r in arms.items():
             before, after = _fmt(r["success_before"]), _fmt(r["success_after"])
             lines.append(f"| {arm} | {len(r['seeds'])} | {r['eval_tasks']} | {before} | {after} |")
+    elif summary["method"] == "grpo":
+        lines += [
+            "| arm | seeds | GRPO steps | held-out tasks | reward before | reward after | success before "
+            "| success after |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for arm, r in arms.items():
+            cells = [_fmt(r[k]) for k in ("reward_before", "reward_after", "success_before", "success_after")]
+            steps = ",".join(str(x) for x in r["grpo_steps"])
+            lines.append(f"| {arm} | {len(r['seeds'])} | {steps} | {r['eval_tasks']} | " + " | ".join(cells) + " |")
     else:
         iters = sorted({c["iteration"] for r in arms.values() for c in r["curve"]})
         base = any("base_test_success" in r for r in arms.values())
@@ -390,7 +413,7 @@ def plot_summary(summary: Mapping[str, Any], path: str | Path) -> Path:
 
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     arms = summary["arms"]
-    if summary["method"] == "fireact":
+    if summary["method"] in ("fireact", "grpo"):
         names = list(arms)
         for j, key in enumerate(("success_before", "success_after")):
             means = [arms[a][key]["mean"] for a in names]

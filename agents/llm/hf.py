@@ -308,7 +308,9 @@ class HFLLM:
             raise LLMError(f"{self.name}: generation failed: {type(exc).__name__}: {exc}") from exc
         wall = time.perf_counter() - start
         out = [
-            Completion(c.text, c.prompt_tokens, c.completion_tokens, wall, c.finish_reason)
+            Completion(
+                c.text, c.prompt_tokens, c.completion_tokens, wall, c.finish_reason, c.prompt_ids, c.completion_ids
+            )
             for c in results
             if c is not None
         ]
@@ -362,7 +364,7 @@ class HFLLM:
         for ids, (new, finish) in zip(prompts, rows):
             raw = tok.decode([t for t in new if t not in specials], skip_special_tokens=True)
             text, _ = cut_at_stop(raw, params.stop)
-            completions.append(Completion(text, len(ids), len(new), 0.0, finish))
+            completions.append(Completion(text, len(ids), len(new), 0.0, finish, tuple(ids), tuple(new)))
         return completions
 
     def _generate_plain(self, texts: list[str], params: SamplingParams) -> list[Completion]:
@@ -402,9 +404,10 @@ class HFLLM:
             out = self._run(input_ids, params, gen_kwargs)
         new = out[:, input_ids.shape[1] :].tolist()
         prompt_lens = attention.sum(dim=1).tolist()
+        prompt_rows = input_ids.tolist()
         completions = []
         specials = {t for t in (tok.eos_token_id, tok.pad_token_id) if t is not None}
-        for row, n_prompt in zip(new, prompt_lens):
+        for row, n_prompt, prompt_row in zip(new, prompt_lens, prompt_rows):
             n = len(row)
             while n > 0 and row[n - 1] == tok.pad_token_id:  # padding after an early finish
                 n -= 1
@@ -413,7 +416,8 @@ class HFLLM:
             raw = tok.decode(content, skip_special_tokens=True)
             text, stopped = cut_at_stop(raw, params.stop)
             finish = "stop" if (stopped or ended_eos or n < params.max_tokens) else "length"
-            completions.append(Completion(text, int(n_prompt), n, 0.0, finish))
+            prompt_ids = tuple(prompt_row[len(prompt_row) - int(n_prompt) :])  # without the left padding
+            completions.append(Completion(text, int(n_prompt), n, 0.0, finish, prompt_ids, tuple(row[:n])))
         return completions
 
     def _run(self, input_ids: Any, params: SamplingParams, gen_kwargs: dict[str, Any]) -> Any:
