@@ -7,7 +7,7 @@ Example:
     >>> ledger = Ledger()
     >>> ledger.add("train", train_tokens=1200, train_steps=10, wall_s=3.5)
     >>> ledger.total()["train_tokens"]
-    1200
+    1200.0
 """
 
 from __future__ import annotations

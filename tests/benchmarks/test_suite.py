@@ -65,7 +65,7 @@ def test_unknown_env_id_suggests_close_matches_with_line():
         resolve(Suite.from_yaml(text, source="s.yaml"))
     msg = str(info.value)
     assert "s.yaml line 3: envs[0].id: expected a registered env id, got 'toolgym/ToolChoice-Arithmetc-v0'" in msg
-    assert "Did you mean: toolgym/ToolChoice-Arithmetic-v0?" in msg
+    assert "Did you mean: toolgym/ToolChoice-Arithmetic-v0" in msg
 
 
 def test_unknown_policy_and_option_name_the_valid_ones():
