@@ -333,7 +333,10 @@ def _check(claim: Mapping[str, Any], arms: Mapping[str, Any]) -> dict[str, Any]:
             held = est["lo"] > other["hi"] if op == ">" else est["lo"] >= other["hi"]
         else:
             held = est["hi"] < other["lo"] if op == "<" else est["hi"] <= other["lo"]
-        return {**claim, "held": bool(held), "estimate": est, "other": other}
+        seeds = sorted(set(est["per_seed"]) & set(other["per_seed"]))
+        diff = estimate({s: [est["per_seed"][s] - other["per_seed"][s]] for s in seeds}, bounds=(-1.0, 1.0))
+        paired = {"mean": diff.mean, "lo": diff.lo, "hi": diff.hi, "n": diff.n}  # reported beside the verdict
+        return {**claim, "held": bool(held), "estimate": est, "other": other, "paired_difference": paired}
     value = float(claim["value"])
     bound = est["lo"] if op in (">", ">=") else est["hi"]
     return {**claim, "held": bool(_OPS[op](bound, value)), "estimate": est}
@@ -398,9 +401,14 @@ def report_markdown(summary: Mapping[str, Any]) -> str:
         for c in summary["claims"]:
             target = f"arm {c['than_arm']}" if "than_arm" in c else str(c.get("value"))
             got = _fmt(c["estimate"]) if "estimate" in c else c.get("why", "")
-            lines.append(
-                f"- {'HELD' if c['held'] else 'did NOT hold'}: {c['arm']} {c['metric']} {c['op']} {target} (got {got})"
+            line = (
+                f"- {'HELD' if c['held'] else 'did NOT hold'}: {c['arm']} {c['metric']} {c['op']} {target} (got {got}"
             )
+            if "other" in c:
+                line += (
+                    f"; {c['than_arm']}: {_fmt(c['other'])}; paired difference per seed: {_fmt(c['paired_difference'])}"
+                )
+            lines.append(line + ")")
     return "\n".join(lines) + "\n"
 
 
