@@ -64,21 +64,10 @@ class StepResult:
 
     def info(self) -> dict[str, Any]:
         """The Gymnasium ``info`` dict rebuilt from the observation's fields."""
+        from toolgym.core import INFO_KEYS
+
         obs = self.observation
-        keys = (
-            "task_id",
-            "step",
-            "success",
-            "score",
-            "task_reward",
-            "tool_calls",
-            "cost",
-            "cost_total",
-            "cost_breakdown",
-            "invalid_action",
-            "feedback",
-        )
-        info = {k: obs[k] for k in keys if k in obs}
+        info = {k: obs[k] for k in INFO_KEYS if k in obs}
         if obs.get("admissible_actions") is not None:
             info["admissible_actions"] = list(obs["admissible_actions"])
         info.update(obs.get("info", {}))

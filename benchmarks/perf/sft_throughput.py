@@ -5,11 +5,11 @@ agent-only labels), the same model (a GPT-2 built from scratch, same initial wei
 optimizer (AdamW), learning rate and number of steps:
 
 * ``plain``: a hand-written loop: shuffle, right-pad, ``model(..., labels=...)``, backward, clip, step;
-* ``run_sft``: :func:`toolgym.algorithms.sft.run_sft` (Trainer, length-grouped batches, chunked loss), no
-  checkpoints.
+* ``run_sft``: :func:`toolgym.algorithms.sft.run_sft` (Trainer, random batches as by default, chunked loss),
+  no checkpoints; ``run_sft_buckets``: the same with length-grouped batches (less padding).
 
 Reports trained tokens per second (all tokens of the batches, padding excluded) and the ratio (target: run_sft
-within 1.3x of the plain loop's time). The order is plain, run_sft, plain, run_sft (two repeats each, the
+within 1.3x of the plain loop's time). The order is plain, run_sft, run_sft_buckets, twice (the
 best kept). One thread (``torch.set_num_threads(1)``); the load average is recorded. Usage::
 
     python benchmarks/perf/sft_throughput.py [--steps 60] [--batch 32] [--layers 4] [--out FILE]
@@ -63,13 +63,13 @@ def plain(spec: ModelSpec, data: list[dict], pad: int, steps: int, batch: int, l
     return time.perf_counter() - start
 
 
-def trainer(spec: ModelSpec, data: list[dict], pad: int, steps: int, batch: int, lr: float) -> float:
+def trainer(spec: ModelSpec, data: list[dict], pad: int, steps: int, batch: int, lr: float, buckets: bool) -> float:
     model, tok = build_model(spec)
     folder = Path(tempfile.mkdtemp(prefix="sft-bench-"))
     try:
         cfg = SFTConfig(
             output_dir=str(folder), max_steps=steps, batch_size=batch, learning_rate=lr, warmup_ratio=0.0,
-            lr_scheduler="constant", logging_steps=10_000,
+            lr_scheduler="constant", logging_steps=10_000, group_by_length=buckets,
         )  # fmt: skip
         res = run_sft(model, tok, data, cfg)
         train_s = next((r["train_runtime"] for r in res.log if "train_runtime" in r), res.wall_s)
@@ -92,10 +92,11 @@ def main() -> None:
     tokens_per_step = args.batch * sum(len(d["input_ids"]) for d in data) / len(data)
     supervised = sum(sum(t != IGNORE for t in d["labels"]) for d in data) / sum(len(d["input_ids"]) for d in data)
     load_start = os.getloadavg()[0]
-    runs: dict[str, list[float]] = {"plain": [], "run_sft": []}
+    runs: dict[str, list[float]] = {"plain": [], "run_sft": [], "run_sft_buckets": []}
     for _ in range(2):
         runs["plain"].append(plain(spec, data, pad, args.steps, args.batch, 2e-3))
-        runs["run_sft"].append(trainer(spec, data, pad, args.steps, args.batch, 2e-3))
+        runs["run_sft"].append(trainer(spec, data, pad, args.steps, args.batch, 2e-3, False))
+        runs["run_sft_buckets"].append(trainer(spec, data, pad, args.steps, args.batch, 2e-3, True))
     best = {k: min(v) for k, v in runs.items()}
     result = {
         "steps": args.steps,
@@ -106,6 +107,7 @@ def main() -> None:
         "seconds": runs,
         "tokens_per_s": {k: tokens_per_step * args.steps / v for k, v in best.items()},
         "ratio_run_sft_over_plain": best["run_sft"] / best["plain"],
+        "ratio_run_sft_buckets_over_plain": best["run_sft_buckets"] / best["plain"],
         "target_ratio": 1.3,
         "load_average": [load_start, os.getloadavg()[0]],
     }
@@ -115,7 +117,10 @@ def main() -> None:
     print("| loop | best s | tokens/s |\n|---|---|---|")
     for k, v in best.items():
         print(f"| {k} | {v:.2f} | {result['tokens_per_s'][k]:.0f} |")
-    print(f"run_sft / plain = {result['ratio_run_sft_over_plain']:.2f} (target <= 1.3); load {result['load_average']}")
+    print(
+        f"run_sft / plain = {result['ratio_run_sft_over_plain']:.2f} (target <= 1.3), with length buckets "
+        f"{result['ratio_run_sft_buckets_over_plain']:.2f}; load {result['load_average']}"
+    )
 
 
 if __name__ == "__main__":

@@ -14,6 +14,17 @@ from toolgym.core import TextEnv, Transition
 from toolgym.parsing import BracketGrammar, CommandGrammar, FencedCodeGrammar
 
 
+@pytest.fixture(scope="module")
+def tiny_parts():
+    """The tiny tokenizer and a 2-layer model (separately, to build HFLLMs with other options)."""
+    import torch
+    from toolgym.agents.llm.tiny import build_tiny_model, build_tiny_tokenizer
+
+    torch.set_num_threads(1)
+    tok = build_tiny_tokenizer()
+    return tok, build_tiny_model(tok, seed=0)
+
+
 @pytest.fixture(scope="session")
 def tiny_llm():
     import torch

@@ -14,15 +14,6 @@ from toolgym.error import ConfigError
 torch = pytest.importorskip("torch")
 
 
-@pytest.fixture(scope="module")
-def tiny_parts():
-    from toolgym.agents.llm.tiny import build_tiny_model, build_tiny_tokenizer
-
-    torch.set_num_threads(1)
-    tok = build_tiny_tokenizer()
-    return tok, build_tiny_model(tok, seed=0)
-
-
 def make(tiny_parts, **kwargs):
     from toolgym.agents.llm.hf import HFLLM
 

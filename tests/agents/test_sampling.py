@@ -15,15 +15,6 @@ torch = pytest.importorskip("torch")
 PROMPT = "Question: What is the capital of the country where the Colorado orogeny happened?\nThought 1:"
 
 
-@pytest.fixture(scope="module")
-def tiny_parts():
-    from toolgym.agents.llm.tiny import build_tiny_model, build_tiny_tokenizer
-
-    torch.set_num_threads(1)
-    tok = build_tiny_tokenizer()
-    return tok, build_tiny_model(tok, seed=0)
-
-
 def make(tiny_parts, **kwargs):
     from toolgym.agents.llm.hf import HFLLM
 
