@@ -32,8 +32,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import gymnasium as gym
-from toolgym.agents.base import observation_text
 
+from toolgym.agents.base import observation_text
 from toolgym.error import ConfigError
 from toolgym.records import EpisodeResult, Step, Trajectory, to_jsonable
 

@@ -41,7 +41,6 @@ from types import MappingProxyType
 from typing import Any
 
 from toolgym.envs.calculator import format_number, parse_number
-
 from toolgym.error import ConfigError
 from toolgym.wrappers import Option, OptionContext
 

@@ -8,8 +8,8 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from toolgym.agents.base import BasePolicy, observation_text
 
+from toolgym.agents.base import BasePolicy, observation_text
 from toolgym.error import ConfigError
 from toolgym.parsing import AnyOf, BracketGrammar, CommandGrammar, FencedCodeGrammar, JsonToolGrammar
 

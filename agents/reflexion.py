@@ -20,7 +20,6 @@ from toolgym.agents.base import BasePolicy
 from toolgym.agents.llm import make_llm
 from toolgym.agents.prompting.methods import AnswerPolicy, ReActPolicy, _base_policy, _init_options
 from toolgym.agents.reflectors import VerbalReflector, render_attempt
-
 from toolgym.error import ConfigError
 
 if TYPE_CHECKING:

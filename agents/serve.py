@@ -36,7 +36,6 @@ from typing import Any
 
 from toolgym.agents.base import Completion, SamplingParams
 from toolgym.agents.llm.common import image_from_data_url
-
 from toolgym.error import ConfigError
 
 __all__ = ["LLMServer", "main", "serve"]

@@ -18,7 +18,6 @@ from typing import Any
 from toolgym.agents.base import AgentAction, BasePolicy, observation_text
 from toolgym.agents.prompting.family import EnvAdapter
 from toolgym.agents.prompting.fewshot import template_thought
-
 from toolgym.error import ConfigError
 
 __all__ = ["CalculatorTeacher", "ExpertTeacher"]

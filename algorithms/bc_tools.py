@@ -31,9 +31,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+
 from toolgym.algorithms.sb3_tools import SB3ChoicePolicy, SB3ToolsConfig, build_model, train_sb3
 from toolgym.algorithms.tool_choice import oracle_choice
-
 from toolgym.error import ConfigError
 from toolgym.wrappers import ToolChoice
 

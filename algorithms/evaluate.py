@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import gymnasium as gym
+
 from toolgym.agents import rollout
 from toolgym.algorithms.ledger import Ledger
-
 from toolgym.error import ConfigError
 from toolgym.splits import overlap_report, task_questions
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from toolgym.agents import make_policy
 from toolgym.agents.prompting.training import training_segments
 from toolgym.algorithms.evaluate import evaluate, held_out_report
@@ -30,7 +31,6 @@ from toolgym.algorithms.models import ModelSpec, build_model, load_trained, trai
 from toolgym.algorithms.runio import cached_phase, read_json, write_json
 from toolgym.algorithms.sft import SFTConfig, encode_segments, run_sft
 from toolgym.algorithms.trajectories import cap_per_task, collect, dedupe, load_dataset, save_dataset, successes
-
 from toolgym.error import ConfigError
 from toolgym.records import Trajectory
 from toolgym.splits import task_split

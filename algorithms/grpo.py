@@ -32,11 +32,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from toolgym.algorithms.fireact import TrainSettings, encode_for, student_policy
 from toolgym.algorithms.ledger import Ledger
 from toolgym.algorithms.models import ModelSpec, build_model
 from toolgym.algorithms.tokens import TokenStep, TokenTrajectory
-
 from toolgym.error import ConfigError, require
 from toolgym.parsing import AnyOf, BracketGrammar
 
@@ -592,11 +592,11 @@ def run_grpo(config: GRPORunConfig, out: str | Path, *, resume: bool = False) ->
         control), step counts, the ledger and the held-out check.
     """
     import gymnasium as gym
+
     from toolgym.algorithms.evaluate import held_out_report
     from toolgym.algorithms.runio import read_json, write_json
     from toolgym.algorithms.sft import run_sft
     from toolgym.algorithms.trajectories import collect, successes
-
     from toolgym.splits import task_split
 
     torch = require("torch", "llm", "GRPO")

@@ -29,12 +29,12 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
 from toolgym.agents.base import AgentAction, BasePolicy, SamplingParams, observation_text
 from toolgym.agents.llm import make_llm
 from toolgym.agents.prompting.methods import ReActPolicy
 from toolgym.agents.reflectors import VerbalReflector
 from toolgym.algorithms.mcts import MCTSConfig, Node, PolicyProposer, SearchContext, SearchResult, mcts_search
-
 from toolgym.error import ConfigError
 from toolgym.records import Step, Trajectory
 

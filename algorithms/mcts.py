@@ -53,8 +53,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import gymnasium as gym
 import numpy as np
-from toolgym.agents.base import AgentAction, SamplingParams, mix_seed, observation_text
 
+from toolgym.agents.base import AgentAction, SamplingParams, mix_seed, observation_text
 from toolgym.error import ConfigError, StateError
 from toolgym.records import to_jsonable
 

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from toolgym.agents.base import observation_text
 
+from toolgym.agents.base import observation_text
 from toolgym.error import ConfigError, require
 
 if TYPE_CHECKING:

@@ -37,7 +37,6 @@ from toolgym.algorithms.models import ModelSpec, build_model, load_trained, trai
 from toolgym.algorithms.runio import cached_phase, read_json, write_json
 from toolgym.algorithms.sft import run_sft
 from toolgym.algorithms.trajectories import cap_per_task, collect, dedupe, load_dataset, save_dataset, successes
-
 from toolgym.error import ConfigError
 from toolgym.splits import task_split
 

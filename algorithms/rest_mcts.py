@@ -31,6 +31,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+
 from toolgym.algorithms.mcts import (
     Evaluator,
     MCTSConfig,
@@ -42,7 +43,6 @@ from toolgym.algorithms.mcts import (
     mcts_search,
 )
 from toolgym.algorithms.prm import PRMConfig, PRMValue, ProcessRewardModel, render_solution, train_prm
-
 from toolgym.error import ConfigError
 from toolgym.records import Step, Trajectory
 

@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 from toolgym.agents.prompting.training import Segment
-
 from toolgym.error import ConfigError, require
 
 __all__ = [

@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from toolgym.agents import EpisodeSpec, rollout
 from toolgym.agents.base import mix_seed
 from toolgym.algorithms.ledger import Ledger
-
 from toolgym.error import ConfigError
 from toolgym.records import Step, Trajectory, append_jsonl, read_jsonl
 

@@ -19,7 +19,6 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from toolgym.benchmarks.worker import Chunk, Payload, init_worker, limit_threads, run_chunk
-
 from toolgym.error import ConfigError, ToolgymError, require
 
 __all__ = ["BACKENDS", "BackendError", "InProcessBackend", "LocalPoolBackend", "RayBackend", "make_backend"]

@@ -222,7 +222,6 @@ def bench_command(
     from toolgym.benchmarks.backends import BackendError
     from toolgym.benchmarks.runner import plan_suite, run_suite
     from toolgym.benchmarks.store import RunDirError, StoreError
-
     from toolgym.error import ConfigError
 
     console = _console()
@@ -312,7 +311,6 @@ def report_command(
     """Print a run's leaderboard (95% CIs over seeds) and write its self-contained HTML report."""
     from toolgym.benchmarks.leaderboard import print_leaderboard
     from toolgym.benchmarks.store import StoreError
-
     from toolgym.error import ConfigError
 
     console = _console()
@@ -341,7 +339,6 @@ def compare_command(
     """Compare two runs: per env x policy, each metric's change from A to B with a 95% CI."""
     from toolgym.benchmarks.compare import compare_runs, comparison_table
     from toolgym.benchmarks.store import StoreError
-
     from toolgym.error import ConfigError
 
     console = _console()
@@ -394,8 +391,8 @@ def train_command(
     import time
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-    from toolgym.benchmarks.training import load_recipe, report_markdown, run_recipe
 
+    from toolgym.benchmarks.training import load_recipe, report_markdown, run_recipe
     from toolgym.error import ConfigError
 
     console = _console()

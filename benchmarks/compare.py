@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from rich.table import Table
 from rich.text import Text
+
 from toolgym.benchmarks.leaderboard import format_number
 from toolgym.benchmarks.stats import METRICS, Estimate, metric_value, t_interval
 from toolgym.benchmarks.store import read_meta, read_records

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from toolgym.benchmarks.store import PARQUET, read_records
-
 from toolgym.error import require
 
 __all__ = ["export_parquet", "flatten"]

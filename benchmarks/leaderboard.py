@@ -11,6 +11,7 @@ from rich import box
 from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
+
 from toolgym.benchmarks.stats import BOUNDED, METRICS, Estimate, Row, summarize, summarize_policies
 from toolgym.benchmarks.store import read_meta, read_records
 

@@ -22,8 +22,8 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from toolgym.benchmarks.suite import EnvEntry, PolicyEntry, Suite, TaskSelection, dotted, suite_hash
 
+from toolgym.benchmarks.suite import EnvEntry, PolicyEntry, Suite, TaskSelection, dotted, suite_hash
 from toolgym.core import DataStatus
 from toolgym.error import ConfigError, did_you_mean
 from toolgym.registry import env_class, toolgym_ids
@@ -464,9 +464,8 @@ def resolve(suite: Suite) -> Plan:
         >>> plan.keys()[:2]
         ['toolgym/ToolChoice-Arithmetic-v0|random|0|0', 'toolgym/ToolChoice-Arithmetic-v0|random|0|1']
     """
-    from toolgym.agents import policy_options
-
     import toolgym  # noqa: F401  (registers the environments)
+    from toolgym.agents import policy_options
 
     r = _Resolver(suite)
     envs = r.envs()

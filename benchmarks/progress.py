@@ -15,6 +15,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+
 from toolgym.benchmarks.plan import Plan
 from toolgym.benchmarks.runner import Observer
 

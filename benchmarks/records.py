@@ -28,7 +28,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from toolgym.benchmarks.plan import Cell, EpisodeRef
-
 from toolgym.records import to_jsonable
 
 __all__ = ["TIMING_FIELDS", "build_record", "error_record", "trajectory_row"]

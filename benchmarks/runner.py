@@ -28,7 +28,6 @@ from toolgym.benchmarks.provenance import provenance
 from toolgym.benchmarks.store import META, ResultStore, read_meta
 from toolgym.benchmarks.suite import Suite, load_suite, suite_hash
 from toolgym.benchmarks.worker import Chunk
-
 from toolgym.error import DependencyNotInstalled
 
 __all__ = ["RunResult", "default_workers", "plan_suite", "run_suite"]

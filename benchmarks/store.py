@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Any
 
 from toolgym.benchmarks.plan import Plan
-
 from toolgym.error import ConfigError, ToolgymError
 
 __all__ = [

@@ -42,8 +42,8 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
-from toolgym.benchmarks.yamlio import LineMap, load_yaml
 
+from toolgym.benchmarks.yamlio import LineMap, load_yaml
 from toolgym.error import ConfigError, did_you_mean
 
 __all__ = [

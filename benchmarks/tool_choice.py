@@ -35,6 +35,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+
 from toolgym.agents.options import ARITHMETIC_ACCURACY, arithmetic_options, search_options
 from toolgym.algorithms.bc_tools import BCConfig, train_bc_rl
 from toolgym.algorithms.q_tools import QLearningConfig, train_q_learning
@@ -49,7 +50,6 @@ from toolgym.algorithms.tool_choice import (
     evaluate,
 )
 from toolgym.benchmarks.stats import Estimate, estimate
-
 from toolgym.error import ConfigError
 from toolgym.splits import overlap_report, task_split
 from toolgym.wrappers import ToolChoice

@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from toolgym.benchmarks.stats import METRICS, metric_value, summarize, summarize_policies
 from toolgym.benchmarks.store import read_meta, read_records
-
 from toolgym.error import require
 
 __all__ = ["log_mlflow", "log_tensorboard"]
@@ -52,6 +52,7 @@ def log_tensorboard(root: str | os.PathLike[str], logdir: str | os.PathLike[str]
     from tensorboard.compat.proto.event_pb2 import Event
     from tensorboard.compat.proto.summary_pb2 import Summary
     from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
     from toolgym.benchmarks.leaderboard import leaderboard
 
     meta = read_meta(root)

@@ -30,7 +30,6 @@ from typing import Any
 
 from toolgym.benchmarks.stats import estimate
 from toolgym.benchmarks.yamlio import load_yaml
-
 from toolgym.error import ConfigError, did_you_mean
 
 __all__ = ["Recipe", "builtin_recipes", "load_recipe", "run_recipe", "summarize"]

@@ -131,9 +131,8 @@ def run_chunk(chunk: Chunk, emit: Callable[[Payload], None]) -> int:
     Returns:
         The number of payloads emitted (always ``len(chunk.refs)``).
     """
-    from toolgym.agents import EpisodeSpec, rollout
-
     import toolgym  # noqa: F401  (registers the environments in a fresh worker)
+    from toolgym.agents import EpisodeSpec, rollout
 
     cell = chunk.cell
     by_seed = {ref.reset_seed: ref for ref in chunk.refs}

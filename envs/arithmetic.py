@@ -8,10 +8,10 @@ from fractions import Fraction
 from typing import Any
 
 import numpy as np
-from toolgym.envs.calculator import CalcError, evaluate, format_number, parse_number
 
 from toolgym.core import TextEnv, Transition
 from toolgym.costs import ToolCost
+from toolgym.envs.calculator import CalcError, evaluate, format_number, parse_number
 from toolgym.error import ConfigError, UnknownTaskError
 from toolgym.parsing import AnyOf, BracketGrammar, JsonToolGrammar, ParsedAction
 

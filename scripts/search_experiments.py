@@ -22,12 +22,12 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import torch
+
+import toolgym  # noqa: F401
 from toolgym.algorithms.mcts import ConstantValue, MCTSConfig, NoisyExpertProposer, RolloutValue, mcts_search
 from toolgym.algorithms.prm import PRMConfig, PRMValue, build_prm, render_solution, train_prm, value_accuracy
 from toolgym.algorithms.rest_mcts import select_answer, value_samples
 from toolgym.benchmarks.stats import estimate
-
-import toolgym  # noqa: F401
 from toolgym.splits import overlap_report, task_split
 
 SEEDS = (0, 1, 2)

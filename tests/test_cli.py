@@ -1,5 +1,6 @@
-from toolgym.benchmarks.cli import app
 from typer.testing import CliRunner
+
+from toolgym.benchmarks.cli import app
 
 runner = CliRunner()
 

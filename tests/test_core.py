@@ -4,9 +4,9 @@ import pickle
 
 import gymnasium as gym
 import pytest
-from toolgym.envs.arithmetic import ArithmeticEnv
 
 from toolgym.core import INFO_KEYS, EnvState
+from toolgym.envs.arithmetic import ArithmeticEnv
 from toolgym.error import ConfigError, ResetNeeded, StateError, UnknownTaskError
 
 ENV_ID = "toolgym/ToolChoice-Arithmetic-v0"

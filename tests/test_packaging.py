@@ -51,9 +51,8 @@ def test_top_level_folders_are_mapped():
 
 
 def test_imported_from_the_checkout_or_an_install():
-    import toolgym.envs
-
     import toolgym
+    import toolgym.envs
 
     assert Path(toolgym.envs.__file__).parent.name in {"envs"}
 

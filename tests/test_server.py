@@ -12,9 +12,9 @@ import time
 import gymnasium as gym
 import numpy as np
 import pytest
-from toolgym.envs.arithmetic import ArithmeticEnv
 
 from toolgym.client import EnvClient, RemoteEnv, RemoteError
+from toolgym.envs.arithmetic import ArithmeticEnv
 from toolgym.server import EnvServer, ToolgymAction, ToolgymObservation
 
 ARITH = "toolgym/ToolChoice-Arithmetic-v0"
@@ -275,8 +275,9 @@ def test_serve_command_serves_until_stopped(tmp_path):
 
 
 def test_serve_command_rejects_bad_env_kwargs():
-    from toolgym.benchmarks.cli import app
     from typer.testing import CliRunner
+
+    from toolgym.benchmarks.cli import app
 
     result = CliRunner().invoke(app, ["serve", ARITH, "--env-kwargs", "[1]"])
     assert result.exit_code == 2 and "expected a JSON object" in result.output

@@ -5,8 +5,8 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 import pytest
-from toolgym.agents.options import AnswerDirect, Calculate, arithmetic_options, search_options
 
+from toolgym.agents.options import AnswerDirect, Calculate, arithmetic_options, search_options
 from toolgym.error import ConfigError, ResetNeeded, StateError
 from toolgym.records import Step
 from toolgym.wrappers import HashedBagOfWords, ToolChoice
@@ -153,7 +153,6 @@ def test_bad_configurations_say_what_to_do():
 
 def test_nested_calls_are_in_the_recorded_trajectory():
     from toolgym.algorithms.tool_choice import PriorityPolicy, record_episode
-
     from toolgym.records import Trajectory
 
     view = ToolChoice(gym.make("toolgym/MultiHop-v0", cost_weight=1.0), search_options(), max_decisions=4)

@@ -8,8 +8,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from toolgym.agents.base import Message, Prompt
 
+from toolgym.agents.base import Message, Prompt
 from toolgym.error import ConfigError
 
 __all__ = [

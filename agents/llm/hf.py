@@ -24,7 +24,6 @@ from typing import Any
 from toolgym.agents.base import Completion, LLMError, LLMStats, Prompt, SamplingParams
 from toolgym.agents.llm.common import cut_at_stop, message_text, messages_to_text, normalize_prompts
 from toolgym.agents.llm.prefix_cache import PrefixCache
-
 from toolgym.error import ConfigError, require
 
 __all__ = ["HFLLM"]

@@ -20,7 +20,6 @@ from typing import Any
 
 from toolgym.agents.base import Completion, LLMError, LLMStats, Message, Prompt, SamplingParams
 from toolgym.agents.llm.common import cut_at_stop, image_to_data_url, messages_to_text, normalize_prompts
-
 from toolgym.error import ConfigError, require
 
 __all__ = ["OpenAILLM"]

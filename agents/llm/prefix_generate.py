@@ -24,11 +24,12 @@ from typing import Any
 
 import numpy as np
 import torch
+from transformers.cache_utils import Cache, DynamicCache, DynamicLayer, DynamicSlidingWindowLayer
+from transformers.generation.logits_process import LogitsProcessorList, RepetitionPenaltyLogitsProcessor
+
 from toolgym.agents.base import SamplingParams
 from toolgym.agents.llm.prefix_cache import PrefixCache, chunk_cuts
 from toolgym.agents.llm.sampling import call_seeds, row_generators, sample_rows, sampling_warpers
-from transformers.cache_utils import Cache, DynamicCache, DynamicLayer, DynamicSlidingWindowLayer
-from transformers.generation.logits_process import LogitsProcessorList, RepetitionPenaltyLogitsProcessor
 
 __all__ = ["CACHE_KEYWORDS", "Decoder", "line_breaks", "probe_cache_keyword", "unsupported_reason"]
 

@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-from toolgym.agents.base import SamplingParams, mix_seed
 from transformers.generation.logits_process import (
     LogitsProcessor,
     LogitsProcessorList,
@@ -21,6 +20,8 @@ from transformers.generation.logits_process import (
     TopKLogitsWarper,
     TopPLogitsWarper,
 )
+
+from toolgym.agents.base import SamplingParams, mix_seed
 
 __all__ = ["RowSampler", "call_seeds", "row_generators", "sample_rows", "sampling_warpers"]
 

@@ -9,7 +9,6 @@ from collections.abc import Callable, Mapping, Sequence
 
 from toolgym.agents.base import Completion, LLMStats, Prompt, SamplingParams
 from toolgym.agents.llm.common import cut_at_stop, message_text, normalize_prompts
-
 from toolgym.error import ConfigError
 
 __all__ = ["ScriptedLLM", "prompt_text"]

@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
+
 from toolgym.agents.base import observation_text
 from toolgym.agents.prompting.family import EnvAdapter, strip_code_fence
-
 from toolgym.data import DATA_DIR_ENV
 from toolgym.error import ConfigError
 from toolgym.splits import task_split

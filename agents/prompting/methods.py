@@ -41,7 +41,6 @@ from toolgym.agents.base import (
 from toolgym.agents.llm import make_llm
 from toolgym.agents.prompting.family import EnvAdapter, strip_code_fence
 from toolgym.agents.prompting.fewshot import Example, cache_key, examples_from, select_examples
-
 from toolgym.error import ConfigError
 from toolgym.parsing import split_thought
 

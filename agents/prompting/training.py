@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from toolgym.agents.base import AgentAction
-
 from toolgym.error import ConfigError
 from toolgym.records import Trajectory
 

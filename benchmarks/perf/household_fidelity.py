@@ -31,12 +31,12 @@ from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
-from toolgym.envs.household import engine as E
-from toolgym.envs.household.expert import command, plan
-from toolgym.envs.household.games import game_file, load_split, load_world, read_trajectories, split_file
 
 import toolgym  # noqa: F401
 from toolgym.data import fetch
+from toolgym.envs.household import engine as E
+from toolgym.envs.household.expert import command, plan
+from toolgym.envs.household.games import game_file, load_split, load_world, read_trajectories, split_file
 
 
 def norm(text: str) -> str:

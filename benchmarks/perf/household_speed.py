@@ -33,11 +33,11 @@ from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
+
+import toolgym  # noqa: F401
 from toolgym.envs.household import engine as E
 from toolgym.envs.household.games import game_file, load_split, load_world, read_trajectories
 from toolgym.envs.household.world import World
-
-import toolgym  # noqa: F401
 
 
 def norm(text: str) -> str:

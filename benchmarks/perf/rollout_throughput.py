@@ -42,10 +42,10 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import gymnasium as gym  # noqa: E402
 import torch  # noqa: E402
-from toolgym.agents import make_policy, rollout  # noqa: E402
-from toolgym.agents.llm import make_llm  # noqa: E402
 
 import toolgym  # noqa: E402, F401
+from toolgym.agents import make_policy, rollout  # noqa: E402
+from toolgym.agents.llm import make_llm  # noqa: E402
 from toolgym.registry import toolgym_ids  # noqa: E402
 
 torch.set_num_threads(1)

@@ -87,13 +87,13 @@ def main() -> None:
 
     import gymnasium as gym
     import rank_bm25
+
+    import toolgym  # noqa: F401
+    from toolgym.data import fetch
     from toolgym.envs.search.corpus import Corpus
     from toolgym.envs.search.index import BM25Index, load_or_build, tokenize
     from toolgym.envs.search.tasks import HOTPOT_CORPUS, hotpotqa
     from toolgym.envs.search.world import World
-
-    import toolgym  # noqa: F401
-    from toolgym.data import fetch
 
     rng = np.random.default_rng(0)
     results: dict = {

@@ -36,6 +36,7 @@ def one(variant: str, batch: int, tokens: int) -> dict:
     import peft
     import torch
     import transformers
+
     from toolgym.agents.llm.gemma import gemma_gguf_path
     from toolgym.algorithms.sft import IGNORE, masked_lm_loss
 

@@ -28,6 +28,7 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import torch  # noqa: E402
+
 from toolgym.agents import make_policy, rollout  # noqa: E402
 from toolgym.agents.prompting.training import training_segments  # noqa: E402
 from toolgym.algorithms.models import ModelSpec, build_model, trained_llm  # noqa: E402

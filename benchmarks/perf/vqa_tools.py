@@ -24,6 +24,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+import toolgym
 from toolgym.envs.vqa.easyvqa import IMAGES, QUESTIONS, is_available, load_easy_vqa
 from toolgym.envs.vqa.env import EasyVQAEnv, ShapesVQAEnv
 from toolgym.envs.vqa.evaluate import easy_vqa_tool_accuracy, policy_accuracy, shapes_tool_accuracy
@@ -31,8 +33,6 @@ from toolgym.envs.vqa.policies import OraclePolicy, ProgramPolicy, ToolUsingPoli
 from toolgym.envs.vqa.scene import DIFFICULTIES, generate_scene, render_scene
 from toolgym.envs.vqa.tools import VisualTools, format_box
 from toolgym.envs.vqa.vision import analyze
-
-import toolgym
 
 
 def _stats(samples: list[float]) -> dict[str, float]:

@@ -11,14 +11,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from toolgym.core import DataStatus, TextEnv, Transition
+from toolgym.costs import ToolCost
+from toolgym.data import data_dir
 from toolgym.envs.code.formatting import cut, format_result, format_tests
 from toolgym.envs.code.grading import Grade, grade_submission, run_visible_tests
 from toolgym.envs.code.sandbox import ExecResult, Limits, Sandbox, Session, create_sandbox
 from toolgym.envs.code.tasks import MBPP_FILES, CodeTask, load_humaneval, load_jsonl, load_mbpp
-
-from toolgym.core import DataStatus, TextEnv, Transition
-from toolgym.costs import ToolCost
-from toolgym.data import data_dir
 from toolgym.error import ConfigError, UnknownTaskError
 from toolgym.parsing import AnyOf, BracketGrammar, FencedCodeGrammar, JsonToolGrammar, ParsedAction
 

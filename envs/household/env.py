@@ -8,14 +8,14 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+
+from toolgym.core import DataStatus, TextEnv, Transition
 from toolgym.envs.household import engine as E
 from toolgym.envs.household.commands import HouseholdCommands
 from toolgym.envs.household.expert import command, plan
 from toolgym.envs.household.games import TASK_TYPES, GameRecord, describe_missing, game_files, load_split, load_world
 from toolgym.envs.household.generator import DIFFICULTIES, GeneratorConfig, generate_world
 from toolgym.envs.household.world import HouseState, World
-
-from toolgym.core import DataStatus, TextEnv, Transition
 from toolgym.error import ConfigError, UnknownTaskError, did_you_mean
 from toolgym.parsing import ParsedAction
 

@@ -21,10 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from toolgym.data import DATA_DIR_ENV, DataFile, data_dir, fetch, is_available
 from toolgym.envs.household.pddl import GameSpec, read_game
 from toolgym.envs.household.world import TASK_TYPES, World
-
-from toolgym.data import DATA_DIR_ENV, DataFile, data_dir, fetch, is_available
 from toolgym.error import ConfigError, did_you_mean
 
 __all__ = [

@@ -18,9 +18,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+
 from toolgym.envs.household.pddl import GameSpec, parse_formula, parse_sexp
 from toolgym.envs.household.world import TASK_TYPES, World
-
 from toolgym.error import ConfigError
 
 __all__ = [

@@ -24,11 +24,10 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
+from toolgym.core import DataStatus, Transition
 from toolgym.envs.household.engine import apply as apply_action
 from toolgym.envs.household.env import ALFWorldEnv, _not_admissible
 from toolgym.envs.household.games import game_file
-
-from toolgym.core import DataStatus, Transition
 from toolgym.error import ToolgymError, require
 from toolgym.parsing import ParsedAction
 

@@ -17,7 +17,6 @@ from typing import Any, NamedTuple
 
 from toolgym.envs.household.goal import GoalChecker, GoalShape, analyze, compile_goal, shape_checker
 from toolgym.envs.household.pddl import GameSpec, entity_ids
-
 from toolgym.error import ConfigError
 
 __all__ = ["TASK_TYPES", "HouseState", "World", "demangle"]

@@ -24,7 +24,6 @@ from typing import Any, Protocol, runtime_checkable
 
 from toolgym.envs.search.corpus import Corpus, Page
 from toolgym.envs.search.index import BM25Index, load_or_build
-
 from toolgym.error import ConfigError, ToolgymError
 
 __all__ = [

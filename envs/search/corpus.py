@@ -13,9 +13,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from toolgym.envs.search.text import normalize_title
-
 from toolgym.data import sha256_of
+from toolgym.envs.search.text import normalize_title
 from toolgym.error import ConfigError
 
 __all__ = ["Corpus", "Page", "read_jsonl"]

@@ -8,6 +8,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from toolgym.core import DataStatus, TextEnv, Transition
+from toolgym.costs import ToolCost
 from toolgym.envs.search.backends import (
     BackendError,
     OfflineBackend,
@@ -26,9 +28,6 @@ from toolgym.envs.search.text import (
     react_sentences,
 )
 from toolgym.envs.search.world import SPLITS, World, build_world
-
-from toolgym.core import DataStatus, TextEnv, Transition
-from toolgym.costs import ToolCost
 from toolgym.error import ConfigError, UnknownTaskError
 from toolgym.parsing import AnyOf, BracketGrammar, JsonToolGrammar, ParsedAction
 

@@ -28,10 +28,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from toolgym.envs.search.corpus import Corpus, read_jsonl
 
 from toolgym.core import DataStatus
 from toolgym.data import DATA_DIR_ENV, DataFile, fetch, is_available, sha256_of
+from toolgym.envs.search.corpus import Corpus, read_jsonl
 from toolgym.error import ConfigError, DataNotFoundError
 
 __all__ = [

@@ -32,7 +32,6 @@ from typing import Any
 from toolgym.envs.search.backends import BackendError, SearchHit
 from toolgym.envs.search.corpus import Page
 from toolgym.envs.search.index import cache_dir
-
 from toolgym.error import ConfigError, require
 
 __all__ = ["API_URL_ENV", "ResponseCache", "WikipediaBackend"]

@@ -37,9 +37,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
 from toolgym.envs.search.corpus import Corpus
 from toolgym.envs.search.tasks import QATask
-
 from toolgym.error import ConfigError, UnknownTaskError
 
 __all__ = ["SPLITS", "Entity", "World", "build_world"]

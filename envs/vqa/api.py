@@ -39,6 +39,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
 from toolgym.envs.vqa.questions import Filter
 from toolgym.envs.vqa.tools import VisualTools, parse_query
 from toolgym.envs.vqa.vision import Detection, classify_shape

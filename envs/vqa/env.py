@@ -17,15 +17,15 @@ from typing import Any, ClassVar
 import numpy as np
 from gymnasium import spaces
 from PIL import Image, ImageDraw
+
+from toolgym.core import DataStatus, TextEnv, Transition
+from toolgym.costs import ToolCost, timed
 from toolgym.envs.vqa.easyvqa import IMAGES, QUESTIONS, EasyVQAData, is_available, load_easy_vqa
 from toolgym.envs.vqa.questions import KINDS, QuestionSpec, answer_question, generate_question
 from toolgym.envs.vqa.scene import DIFFICULTIES, Scene, SceneConfig, generate_scene, render_scene
 from toolgym.envs.vqa.scoring import normalize_answer, score_answer
 from toolgym.envs.vqa.tools import Box, VisualTools, zoom
 from toolgym.envs.vqa.vocab import COLORS, SHAPES
-
-from toolgym.core import DataStatus, TextEnv, Transition
-from toolgym.costs import ToolCost, timed
 from toolgym.error import ConfigError, UnknownTaskError
 from toolgym.parsing import AnyOf, BracketGrammar, FencedCodeGrammar, Grammar, JsonToolGrammar, ParsedAction
 from toolgym.spaces import Utf8Text

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
 from toolgym.envs.vqa.easyvqa import EasyVQAData
 from toolgym.envs.vqa.questions import RELATION_MARGIN, Filter, matches
 from toolgym.envs.vqa.scene import SceneConfig, generate_scene, render_scene, visible_box, visible_labels

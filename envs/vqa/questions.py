@@ -33,6 +33,7 @@ from itertools import combinations
 from typing import Any
 
 import numpy as np
+
 from toolgym.envs.vqa.scene import Scene, SceneObject
 from toolgym.envs.vqa.vocab import SHAPES, SIZES, plural
 

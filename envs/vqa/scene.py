@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 from scipy import ndimage
-from toolgym.envs.vqa.vocab import COLORS, SHAPES, SIZES
 
+from toolgym.envs.vqa.vocab import COLORS, SHAPES, SIZES
 from toolgym.error import ConfigError
 
 __all__ = [

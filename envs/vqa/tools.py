@@ -28,10 +28,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+
 from toolgym.envs.vqa.questions import Filter
 from toolgym.envs.vqa.vision import Analysis, Detection, analyze, classify_shape
 from toolgym.envs.vqa.vocab import COLORS, GENERIC_NOUNS, SHAPES, SIZES, SYNONYMS, plural
-
 from toolgym.error import did_you_mean
 
 __all__ = [

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 from scipy.spatial import ConvexHull, QhullError
+
 from toolgym.envs.vqa.vocab import COLORS
 
 __all__ = [

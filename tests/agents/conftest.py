@@ -7,9 +7,9 @@ import re
 import gymnasium as gym
 import numpy as np
 import pytest
+
 from toolgym.agents.llm.scripted import ScriptedLLM, prompt_text
 from toolgym.agents.prompting.family import EnvAdapter
-
 from toolgym.core import TextEnv, Transition
 from toolgym.parsing import BracketGrammar, CommandGrammar, FencedCodeGrammar
 
@@ -18,6 +18,7 @@ from toolgym.parsing import BracketGrammar, CommandGrammar, FencedCodeGrammar
 def tiny_parts():
     """The tiny tokenizer and a 2-layer model (separately, to build HFLLMs with other options)."""
     import torch
+
     from toolgym.agents.llm.tiny import build_tiny_model, build_tiny_tokenizer
 
     torch.set_num_threads(1)

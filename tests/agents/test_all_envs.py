@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import gymnasium as gym
 import pytest
-from toolgym.agents import make_policy, rollout
 
+from toolgym.agents import make_policy, rollout
 from toolgym.registry import describe, toolgym_ids
 
 

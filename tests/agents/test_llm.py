@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from toolgym.agents import LLM, LLMError, SamplingParams, make_policy, rollout
 from toolgym.agents.llm import make_llm
 from toolgym.agents.llm.common import cut_at_stop, image_from_data_url, image_to_data_url, normalize_prompts
 from toolgym.agents.llm.hf import HFLLM
 from toolgym.agents.llm.scripted import ScriptedLLM
-
 from toolgym.error import ConfigError
 
 
@@ -116,6 +116,7 @@ def test_tiny_chat_template(tiny_llm):
 def test_hf_loads_saved_model_with_peft_adapter(tmp_path):
     import torch
     from peft import LoraConfig, get_peft_model
+
     from toolgym.agents.llm.tiny import build_tiny_model, build_tiny_tokenizer
 
     torch.set_num_threads(1)

@@ -8,12 +8,12 @@ import time
 import httpx
 import numpy as np
 import pytest
+
 from toolgym.agents import LLMError, SamplingParams, make_policy, rollout
 from toolgym.agents.llm import make_llm
 from toolgym.agents.llm.openai_compat import OpenAILLM
 from toolgym.agents.llm.scripted import ScriptedLLM, prompt_text
 from toolgym.agents.serve import LLMServer
-
 from toolgym.error import ConfigError
 
 ARITH = "toolgym/ToolChoice-Arithmetic-v0"

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from toolgym.agents import SamplingParams, make_policy, rollout
 from toolgym.agents.llm.prefix_cache import PrefixCache, chunk_cuts
-
 from toolgym.error import ConfigError
 
 torch = pytest.importorskip("torch")
@@ -252,6 +252,7 @@ def test_chat_prompts_use_the_cache(tiny_parts):
 
 def test_prefix_cache_options_and_unsupported_models(tiny_parts, tmp_path):
     from peft import PrefixTuningConfig, get_peft_model
+
     from toolgym.agents.llm.hf import HFLLM
     from toolgym.agents.llm.tiny import build_tiny_model
 

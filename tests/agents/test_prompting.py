@@ -6,6 +6,7 @@ import os
 
 import gymnasium as gym
 import pytest
+
 from toolgym.agents import make_policy, rollout, run_episode
 from toolgym.agents.llm.scripted import ScriptedLLM, prompt_text
 from toolgym.agents.prompting import EnvAdapter, select_examples
@@ -16,7 +17,6 @@ from toolgym.agents.prompting.fewshot import (
     load_hotpotqa_examples,
     parse_react_examples,
 )
-
 from toolgym.error import ConfigError
 
 ARITH = "toolgym/ToolChoice-Arithmetic-v0"

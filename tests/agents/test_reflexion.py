@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import gymnasium as gym
 import pytest
+
 from toolgym.agents import Reflector, make_policy, rollout
 from toolgym.agents.llm.scripted import ScriptedLLM, prompt_text
 from toolgym.agents.reflectors import RepairReflector, VerbalReflector, repair
 from toolgym.agents.reflexion import ReflexionPolicy
-
 from toolgym.error import ConfigError
 from toolgym.records import Step, Trajectory
 

@@ -7,6 +7,7 @@ import time
 
 import gymnasium as gym
 import pytest
+
 from toolgym.agents import (
     AgentAction,
     BasePolicy,
@@ -19,7 +20,6 @@ from toolgym.agents import (
     rollout,
     run_episode,
 )
-
 from toolgym.error import ConfigError
 from toolgym.records import EpisodeResult, Trajectory
 

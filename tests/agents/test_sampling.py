@@ -4,10 +4,10 @@ a seed gives the same samples whatever the batching."""
 from __future__ import annotations
 
 import pytest
+
 from toolgym.agents import SamplingParams, make_policy, rollout
 from toolgym.agents.llm.openai_compat import OpenAILLM
 from toolgym.agents.serve import LLMServer
-
 from toolgym.error import ConfigError
 
 torch = pytest.importorskip("torch")

@@ -6,6 +6,7 @@ import json
 import os
 
 import pytest
+
 from toolgym.agents import LLMError
 from toolgym.agents.llm.tokenizer_check import (
     PROBE,

@@ -14,10 +14,10 @@ import asyncio
 import inspect
 
 import pytest
+
 from toolgym.algorithms.engines import AgentLoopOutput, SkyRLTextEnv, VerlAgentLoop
 from toolgym.algorithms.grpo import ToolEnvironment, tool_environment
 from toolgym.envs.arithmetic import ArithmeticEnv
-
 from toolgym.error import ConfigError
 
 ARITH = "toolgym/ToolChoice-Arithmetic-v0"
@@ -67,6 +67,7 @@ def test_grpo_trainer_accepts_the_environment_factory(tmp_path):
     import torch
     import trl
     from datasets import Dataset
+
     from toolgym.agents.llm.tiny import build_tiny_model, build_tiny_tokenizer
 
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")

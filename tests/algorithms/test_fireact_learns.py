@@ -61,6 +61,7 @@ def test_the_shuffled_control_keeps_the_format_but_not_the_answers():
 def test_a_trained_run_is_a_policy_in_a_benchmark_suite(tmp_path):
     """The saved student loads by path: in Python and as a suite entry of `toolgym bench`."""
     import yaml
+
     from toolgym.agents import make_policy, rollout
     from toolgym.benchmarks.runner import run_suite
 

@@ -31,6 +31,7 @@ def _config(control, steps):
 def test_grpo_and_its_shuffled_control_run_end_to_end(tmp_path):
     """Both arms: same warm start, same step count; TRL's reward is the env's return, costs included."""
     import torch
+
     from toolgym.algorithms.grpo import run_grpo
 
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
@@ -55,7 +56,6 @@ def test_grpo_and_its_shuffled_control_run_end_to_end(tmp_path):
 
 def test_grpo_config_rejects_unknown_settings():
     from toolgym.algorithms.grpo import GRPORunConfig
-
     from toolgym.error import ConfigError
 
     with pytest.raises(ConfigError, match="expected keys among"):

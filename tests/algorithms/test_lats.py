@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gymnasium as gym
 import pytest
+
 from toolgym.agents import make_policy, rollout
 from toolgym.agents.llm.scripted import ScriptedLLM
 from toolgym.agents.prompting.methods import ReActPolicy

@@ -7,6 +7,7 @@ import math
 
 import gymnasium as gym
 import pytest
+
 from toolgym.agents.llm.scripted import ScriptedLLM
 from toolgym.agents.prompting.methods import ReActPolicy
 from toolgym.algorithms.mcts import (
@@ -24,7 +25,6 @@ from toolgym.algorithms.mcts import (
     select_edge,
     uct_score,
 )
-
 from toolgym.error import ConfigError
 from toolgym.splits import task_split
 

@@ -6,6 +6,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+
 from toolgym.algorithms.mcts import ConstantValue, Edge, MCTSConfig, Node, NoisyExpertProposer, mcts_search
 from toolgym.algorithms.prm import PRMConfig, PRMValue, build_prm, render_solution, train_prm, value_accuracy
 from toolgym.algorithms.rest_mcts import (
@@ -17,7 +18,6 @@ from toolgym.algorithms.rest_mcts import (
     select_answer,
     value_samples,
 )
-
 from toolgym.error import ConfigError
 from toolgym.splits import task_split
 

@@ -17,7 +17,6 @@ from toolgym.algorithms.sft import (  # noqa: E402
     run_sft,
     state_hash,
 )
-
 from toolgym.error import ConfigError  # noqa: E402
 
 SMALL = ModelSpec(n_layer=2, n_embd=32, n_head=2, n_positions=128, init_seed=3)

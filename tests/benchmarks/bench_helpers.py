@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import yaml
+
 from toolgym.benchmarks.records import TIMING_FIELDS
 
 ARITH = "toolgym/ToolChoice-Arithmetic-v0"

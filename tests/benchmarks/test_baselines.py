@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bench_helpers import ARITH
+
 from toolgym.agents import list_policies, make_policy, rollout
 from toolgym.benchmarks.baselines import HeuristicPolicy, _answer_from, _first_example, _key_phrase, _question
 

@@ -8,6 +8,7 @@ import subprocess
 import numpy as np
 import pytest
 from bench_helpers import mini_suite
+
 from toolgym.benchmarks.report import write_report
 from toolgym.benchmarks.runner import run_suite
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 
 from bench_helpers import mini_suite, write_suite
+from typer.testing import CliRunner
+
 from toolgym.benchmarks.cli import app
 from toolgym.benchmarks.store import read_meta, read_records
-from typer.testing import CliRunner
 
 runner = CliRunner()
 WIDE = {"COLUMNS": "200"}

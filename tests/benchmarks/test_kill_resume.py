@@ -11,6 +11,7 @@ from pathlib import Path
 import psutil
 import pytest
 from bench_helpers import cli_command, cli_env, comparable, mini_suite, read_lines, write_suite
+
 from toolgym.benchmarks.store import RESULTS, TRAJECTORIES, read_records
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from bench_helpers import comparable, mini_suite
+
 from toolgym.benchmarks.runner import run_suite
 from toolgym.benchmarks.store import read_records
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from bench_helpers import ARITH, mini_suite
 from scipy import stats as sps
+
 from toolgym.benchmarks.compare import compare_records, compare_runs
 from toolgym.benchmarks.leaderboard import format_estimate, leaderboard
 from toolgym.benchmarks.report import render_report, write_report
@@ -133,6 +134,7 @@ def test_compare_detects_a_real_difference():
 
 def test_tensorboard_logging(run_dir, tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
     from toolgym.benchmarks.tracking import log_tensorboard
 
     folder = log_tensorboard(run_dir, tmp_path / "tb")
@@ -146,6 +148,7 @@ def test_tensorboard_logging(run_dir, tmp_path):
 
 def test_mlflow_logging_to_a_local_file_store(run_dir, tmp_path):
     from mlflow.tracking import MlflowClient
+
     from toolgym.benchmarks.tracking import log_mlflow
 
     uri = (tmp_path / "mlruns").as_uri()

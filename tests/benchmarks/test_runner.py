@@ -6,6 +6,7 @@ import json
 
 import pytest
 from bench_helpers import ARITH, comparable, mini_suite, read_lines
+
 from toolgym.benchmarks.export import export_parquet
 from toolgym.benchmarks.runner import run_suite
 from toolgym.benchmarks.store import RESULTS, TRAJECTORIES, read_meta, read_records

@@ -9,6 +9,7 @@ import shutil
 
 import pytest
 from bench_helpers import comparable, mini_suite, read_lines, run_cli
+
 from toolgym.benchmarks import store as store_mod
 from toolgym.benchmarks.runner import run_suite
 from toolgym.benchmarks.store import (
@@ -139,8 +140,9 @@ def test_disk_full_mid_run_keeps_the_file_valid_and_resume_completes(tmp_path, m
 
 
 def test_disk_full_message_from_the_cli(tmp_path, monkeypatch, suite_file):
-    from toolgym.benchmarks.cli import app
     from typer.testing import CliRunner
+
+    from toolgym.benchmarks.cli import app
 
     def no_space(fd, data):
         raise OSError(errno.ENOSPC, "No space left on device")

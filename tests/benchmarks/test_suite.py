@@ -5,9 +5,9 @@ from __future__ import annotations
 import gymnasium as gym
 import pytest
 from bench_helpers import ARITH, mini_suite
+
 from toolgym.benchmarks.plan import Plan, reset_seed, resolve
 from toolgym.benchmarks.suite import Suite, builtin_suites, load_suite, suite_hash
-
 from toolgym.error import ConfigError
 
 

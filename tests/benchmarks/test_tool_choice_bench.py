@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from typer.testing import CliRunner
+
 from toolgym.benchmarks.cli import app
 from toolgym.benchmarks.tool_choice import ArithmeticBenchConfig, MultiHopBenchConfig, run_arithmetic, run_multihop
-from typer.testing import CliRunner
 
 
 def test_arithmetic_recipe_writes_results(tmp_path):

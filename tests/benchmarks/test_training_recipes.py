@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
-from toolgym.benchmarks.training import builtin_recipes, load_recipe, report_markdown, summarize
 
+from toolgym.benchmarks.training import builtin_recipes, load_recipe, report_markdown, summarize
 from toolgym.error import ConfigError
 
 

@@ -2,6 +2,7 @@ from fractions import Fraction
 
 import gymnasium as gym
 import pytest
+
 from toolgym.envs.arithmetic import LEVELS, ArithmeticEnv, make_question
 from toolgym.envs.calculator import CalcError, evaluate, format_number, parse_number
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import gymnasium as gym
 import pytest
-from toolgym.envs.decompose import DEPTHS, make_tree, render, value
 
+from toolgym.envs.decompose import DEPTHS, make_tree, render, value
 from toolgym.error import ConfigError, UnknownTaskError
 from toolgym.splits import overlap_report, task_split
 from toolgym.testing import check_text_env

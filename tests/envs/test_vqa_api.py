@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from toolgym.envs.vqa.api import ImagePatch, Session, TrackedImage, bool_to_yesno, distance
 from toolgym.envs.vqa.scene import Scene, SceneObject, render_scene
 

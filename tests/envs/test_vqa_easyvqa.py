@@ -6,11 +6,11 @@ import pickle
 
 import numpy as np
 import pytest
+
 from toolgym.envs.vqa.easyvqa import IMAGES, QUESTIONS, is_available, load_easy_vqa
 from toolgym.envs.vqa.env import EasyVQAEnv
 from toolgym.envs.vqa.evaluate import easy_vqa_image_labels, easy_vqa_tool_accuracy, policy_accuracy
 from toolgym.envs.vqa.policies import OraclePolicy, ToolUsingPolicy, parse_question
-
 from toolgym.error import DataNotFoundError
 
 needs_data = pytest.mark.skipif(

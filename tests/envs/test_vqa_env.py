@@ -6,11 +6,11 @@ import gymnasium as gym
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import data_equivalence
+from typer.testing import CliRunner
+
 from toolgym.benchmarks.cli import app
 from toolgym.envs.vqa.env import ShapesVQAEnv
 from toolgym.envs.vqa.scoring import normalize_answer, score_answer
-from typer.testing import CliRunner
-
 from toolgym.error import ConfigError, UnknownTaskError
 from toolgym.testing import check_text_env
 

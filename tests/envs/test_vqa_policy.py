@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from toolgym.envs.vqa.env import ShapesVQAEnv
 from toolgym.envs.vqa.evaluate import policy_accuracy
 from toolgym.envs.vqa.policies import OraclePolicy, ToolUsingPolicy, parse_question

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pickle
 
 import pytest
+
 from toolgym.envs.vqa.env import ShapesVQAEnv
 from toolgym.envs.vqa.evaluate import policy_accuracy
 from toolgym.envs.vqa.policies import ProgramPolicy

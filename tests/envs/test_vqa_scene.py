@@ -8,6 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 from scipy import ndimage
+
 from toolgym.envs.vqa.questions import (
     KINDS,
     RELATION_MARGIN,
@@ -26,7 +27,6 @@ from toolgym.envs.vqa.scene import (
     visible_labels,
 )
 from toolgym.envs.vqa.vocab import COLORS, SHAPES, SIZES
-
 from toolgym.error import ConfigError
 
 

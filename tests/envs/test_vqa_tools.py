@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from toolgym.envs.vqa.evaluate import shapes_tool_accuracy
 from toolgym.envs.vqa.questions import Filter
 from toolgym.envs.vqa.scene import DIFFICULTIES, Scene, SceneObject, generate_scene, render_scene

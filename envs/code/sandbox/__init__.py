@@ -38,7 +38,6 @@ from toolgym.envs.code.sandbox.container import DockerSandbox
 from toolgym.envs.code.sandbox.isolation import BACKEND_ORDER, ISOLATION, render_isolation_table
 from toolgym.envs.code.sandbox.process import ProcessSandbox
 from toolgym.envs.code.sandbox.result import LIMIT_NAMES, STATUSES, ExecResult, Limits
-
 from toolgym.error import ConfigError, did_you_mean
 
 __all__ = [

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from toolgym.envs.code.sandbox.result import ExecResult, Limits
-
 from toolgym.error import ConfigError, ToolgymError
 
 __all__ = ["DEFAULT_PRELOAD", "Sandbox", "SandboxError", "Session", "worker_source"]

@@ -6,6 +6,7 @@ import os
 import time
 
 import pytest
+
 from toolgym.envs.code.sandbox import BACKENDS, Limits
 
 #: Tight limits so hostile code ends quickly.

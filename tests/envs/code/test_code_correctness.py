@@ -12,11 +12,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+
+from toolgym.data import data_dir
 from toolgym.envs.code.grading import grade_submission, run_visible_tests
 from toolgym.envs.code.sandbox import create_sandbox
 from toolgym.envs.code.tasks import load_humaneval, load_mbpp
-
-from toolgym.data import data_dir
 
 pytestmark = pytest.mark.slow
 

@@ -7,12 +7,12 @@ import pickle
 
 import gymnasium as gym
 import pytest
+
+from toolgym.data import data_dir
 from toolgym.envs.code.env import EXAMPLE_TASKS, CodeEnv, HumanEvalEnv, MBPPEnv, PythonTasksEnv
 from toolgym.envs.code.grading import instrument
 from toolgym.envs.code.sandbox import ProcessSandbox
 from toolgym.envs.code.tasks import CodeTask, defines, docstring_tests, load_jsonl, split_check_function
-
-from toolgym.data import data_dir
 from toolgym.error import ConfigError, DataNotFoundError, UnknownTaskError
 from toolgym.testing import check_info
 

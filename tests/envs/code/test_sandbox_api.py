@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from toolgym.envs.code.sandbox import (
     BACKENDS,
     ISOLATION,
@@ -26,7 +27,6 @@ from toolgym.envs.code.sandbox import (
 from toolgym.envs.code.sandbox.container import DockerSandbox, DockerStream
 from toolgym.envs.code.sandbox.paths import collapse
 from toolgym.envs.code.sandbox.process import private_parents
-
 from toolgym.error import ConfigError
 
 LIMITS = Limits(wall_s=5.0, cpu_s=3.0)

@@ -16,6 +16,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+
 from toolgym.envs.code.sandbox import ISOLATION
 
 # Host-side slack on top of the sandbox's wall limit (worker kill wait, start-up, a busy machine).

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from toolgym.envs.code.sandbox import BwrapSandbox, Limits
 from toolgym.envs.code.sandbox.base import worker_source
 from toolgym.envs.code.sandbox.bwrap import bwrap_args

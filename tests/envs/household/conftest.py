@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from toolgym.envs.household.pddl import read_game
 from toolgym.envs.household.world import World
 

@@ -7,6 +7,7 @@ tests/envs/household/test_official.py replays it there.
 from __future__ import annotations
 
 import pytest
+
 from toolgym.envs.household import engine as E
 from toolgym.envs.household.world import demangle
 

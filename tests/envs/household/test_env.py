@@ -8,9 +8,9 @@ import time
 
 import gymnasium as gym
 import pytest
+
 from toolgym.envs.household.env import ALFWorldEnv, HouseholdEnv, resolve_task_types
 from toolgym.envs.household.games import game_files
-
 from toolgym.error import ConfigError, UnknownTaskError
 from toolgym.testing import check_text_env
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import gymnasium as gym
 import pytest
-from toolgym.envs.household.games import game_files, read_trajectories, trajectories_file
 
 from toolgym.data import is_available
+from toolgym.envs.household.games import game_files, read_trajectories, trajectories_file
 
 
 def norm(text: str) -> str:

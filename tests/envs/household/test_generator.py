@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 
 import pytest
+
 from toolgym.envs.household import engine as E
 from toolgym.envs.household.expert import plan
 from toolgym.envs.household.generator import DIFFICULTIES, TASK_TYPES, GeneratorConfig, generate, generate_world
-
 from toolgym.error import ConfigError
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from toolgym.envs.household import engine as E
 from toolgym.envs.household.games import game_files, load_split, load_world
 from toolgym.envs.household.generator import DIFFICULTIES, TASK_TYPES, generate_world

@@ -11,6 +11,7 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 import pytest
+
 from toolgym.envs.household import engine as E
 from toolgym.envs.household.expert import command, plan
 from toolgym.envs.household.games import game_file, game_files, load_split, load_world

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from toolgym.envs.household.generator import generate
 from toolgym.envs.household.pddl import (
     formula_to_pddl,
@@ -14,7 +15,6 @@ from toolgym.envs.household.pddl import (
     write_problem,
 )
 from toolgym.envs.household.world import World
-
 from toolgym.error import ConfigError
 
 

@@ -9,6 +9,7 @@ import pickle
 import stat
 
 import pytest
+
 from toolgym.envs.search import MultiHopEnv
 from toolgym.envs.search.backends import (
     BackendError,
@@ -19,7 +20,6 @@ from toolgym.envs.search.backends import (
 )
 from toolgym.envs.search.corpus import Corpus, Page
 from toolgym.envs.search.index import BM25Index, index_key, load_or_build
-
 from toolgym.error import ConfigError
 
 PAGES = [

@@ -8,11 +8,11 @@ import re
 import gymnasium as gym
 import numpy as np
 import pytest
+
 from toolgym.envs.search import MultiHopEnv, SearchQAEnv
 from toolgym.envs.search.corpus import Corpus
 from toolgym.envs.search.tasks import QATask
 from toolgym.envs.search.text import react_sentences
-
 from toolgym.error import ConfigError, UnknownTaskError
 from toolgym.testing import check_text_env
 

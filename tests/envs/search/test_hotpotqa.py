@@ -7,6 +7,8 @@ import re
 
 import gymnasium as gym
 import pytest
+
+from toolgym.data import data_dir, is_available
 from toolgym.envs.search import HotpotQAEnv, HotpotQAFullwikiEnv
 from toolgym.envs.search.tasks import (
     HOTPOT_CORPUS,
@@ -18,8 +20,6 @@ from toolgym.envs.search.tasks import (
     load_tasks,
     react500_indices,
 )
-
-from toolgym.data import data_dir, is_available
 from toolgym.error import ConfigError, DataNotFoundError
 
 needs_hotpot = pytest.mark.skipif(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random  # noqa: TID251  (the reference for python_shuffle, which must match it exactly)
 
 import pytest
+
 from toolgym.envs.search.scoring import exact_match, f1_score, normalize_answer, score_answer
 from toolgym.envs.search.tasks import python_shuffle, react500_indices
 from toolgym.envs.search.text import (

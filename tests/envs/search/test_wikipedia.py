@@ -7,6 +7,7 @@ import socket
 import time
 
 import pytest
+
 from toolgym.envs.search import MultiHopEnv
 from toolgym.envs.search.backends import BackendError, OfflineBackend
 from toolgym.envs.search.corpus import Corpus

@@ -5,9 +5,9 @@ from __future__ import annotations
 import collections
 
 import pytest
+
 from toolgym.envs.search.text import react_sentences
 from toolgym.envs.search.world import SPLITS, World, build_world
-
 from toolgym.error import ConfigError, UnknownTaskError
 
 
