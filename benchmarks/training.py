@@ -326,8 +326,10 @@ def _check(claim: Mapping[str, Any], arms: Mapping[str, Any]) -> dict[str, Any]:
     if arm not in arms:
         return {**claim, "held": False, "why": f"no arm {arm!r} in this run"}
     est = _metric(arms, arm, metric)
-    if "than_arm" in claim:
-        other = _metric(arms, claim["than_arm"], claim.get("than_metric", metric))
+    other = _metric(arms, claim["than_arm"], claim.get("than_metric", metric)) if "than_arm" in claim else None
+    if est["n"] < 2 or (other is not None and other["n"] < 2):
+        return {**claim, "held": False, "why": "one seed gives no interval: a claim needs 2 or more seeds"}
+    if other is not None:
         if op in (">", ">="):
             held = est["lo"] > other["hi"] if op == ">" else est["lo"] >= other["hi"]
         else:
@@ -342,6 +344,8 @@ def _check(claim: Mapping[str, Any], arms: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _fmt(e: Mapping[str, Any]) -> str:
+    if e["n"] < 2:
+        return f"{e['mean']:.3f} (1 seed, no interval)"
     return f"{e['mean']:.3f} [{e['lo']:.3f}, {e['hi']:.3f}]"
 
 

@@ -74,6 +74,12 @@ def test_claims_hold_only_when_the_interval_clears_the_threshold():
     assert claims[2]["paired_difference"]["mean"] == pytest.approx((1.0 - 0.0 + 0.8 - 0.02 + 1.0 - 0.01) / 3)
     text = report_markdown(summarize(recipe, noisy))
     assert "did NOT hold: fireact success_after >= 0.95" in text and "paired difference" in text
+    # one seed has no interval: nothing is claimed from it, and the report says so
+    single = {"fireact": {0: _fireact(0.0, 1.0)}, "shuffled": {0: _fireact(0.0, 0.0)}}
+    one = summarize(recipe, single)
+    assert [c["held"] for c in one["claims"]] == [False, False, False]
+    assert all("one seed" in c["why"] for c in one["claims"])
+    assert "1.000 (1 seed, no interval)" in report_markdown(one)
 
 
 def test_rest_em_summaries_give_a_curve_per_arm(tmp_path):
