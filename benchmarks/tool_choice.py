@@ -164,13 +164,11 @@ def _est(values: Mapping[int, Sequence[float]], bounds: tuple[float, float] | No
 def _sweep(
     make_view: Callable[[float, Sequence[str] | None], ToolChoice],
     fixed: Callable[[ToolChoice, float, int], Mapping[str, ChoicePolicy]],
-    learners: Sequence[str],
-    lambdas: Sequence[float],
-    seeds: Sequence[int],
-    budget: int,
-    train_n: int,
-    test_n: int,
+    config: ArithmeticBenchConfig | MultiHopBenchConfig,
 ) -> dict[str, Any]:
+    """Fixed policies and learners over the config's λ x seeds, each evaluated on the same held-out tasks."""
+    learners, lambdas, seeds, budget = config.learners, config.lambdas, config.seeds, config.budget
+    train_n, test_n = config.train_tasks, config.test_tasks
     probe = make_view(0.0, None)
     train, test = task_split(probe, "train", train_n), task_split(probe, "test", test_n)
     overlap = overlap_report({"train": train, "test": test}, probe)
@@ -345,16 +343,7 @@ def run_arithmetic(config: ArithmeticBenchConfig, out: str | Path) -> dict[str, 
             "random": RandomChoice(seed),
         }
 
-    result = _sweep(
-        make_view,
-        fixed,
-        config.learners,
-        config.lambdas,
-        config.seeds,
-        config.budget,
-        config.train_tasks,
-        config.test_tasks,
-    )
+    result = _sweep(make_view, fixed, config)
     result["config"] = asdict(config)
     rows = _aggregate(result["runs"], "optimal_rule")
     levels = [int(t.split("-")[0][1:]) for t in result["test_tasks"]]
@@ -419,16 +408,7 @@ def run_multihop(config: MultiHopBenchConfig, out: str | Path) -> dict[str, Any]
             "random": RandomChoice(seed),
         }
 
-    result = _sweep(
-        make_view,
-        fixed,
-        config.learners,
-        config.lambdas,
-        config.seeds,
-        config.budget,
-        config.train_tasks,
-        config.test_tasks,
-    )
+    result = _sweep(make_view, fixed, config)
     result["config"] = asdict(config)
     rows = _aggregate(result["runs"], None)
     best_fixed = {}
