@@ -262,6 +262,7 @@ def save_dataset(
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
+    (tmp / "trajectories.jsonl").touch()  # an empty dataset is a dataset (read back on resume)
     append_jsonl(tmp / "trajectories.jsonl", trajectories)
     methods: dict[str, int] = {}
     for t in trajectories:
