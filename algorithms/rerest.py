@@ -24,9 +24,12 @@ The arms (``arm``):
   iteration (``budget_from``: that run's folder), on ``match_on`` (model tokens or env steps) within
   ``match_tolerance``; the match is reported per iteration (``budget_match``).
 
-``reflector="oracle"`` puts the env's expert (with templated thoughts) in the reflector slot: a plumbing check
-in which every failure should be repaired. A run writes ``iter-<i>/`` folders (samples, the reflector's data and
-repairs, SFT checkpoints, evaluations) and ``result.json``; ``resume=True`` continues a killed run.
+``reflector="oracle"`` puts the teacher - an expert that reads the env's privileged state, e.g.
+``expert-teacher`` (the env's expert with templated thoughts) or, on ToolChoice-Arithmetic, ``calc-teacher`` -
+in the reflector slot: a plumbing check in which every failure should be repaired.
+
+A run writes ``iter-<i>/`` folders (samples, the reflector's data and repairs, SFT checkpoints, evaluations) and
+``result.json``; ``resume=True`` continues a killed run.
 """
 
 from __future__ import annotations
@@ -84,7 +87,8 @@ class ReReSTConfig:
         temperature: Sampling temperature of the agent.
         max_per_task: Solved trajectories kept per task, in ``D_M`` and in ``D_R`` each.
         max_reflections_per_task: Failed samples per task handed to the reflector.
-        reflector: ``"learned"`` (a model trained as in the module docstring) or ``"oracle"`` (the env's expert).
+        reflector: ``"learned"`` (a model trained as in the module docstring) or ``"oracle"`` (the ``teacher``
+            policy, an expert).
         reflect_temperature: Sampling temperature of the reflector.
         pairs_per_task: (failed → successful) training pairs of the reflector per task.
         from_base: Fine-tune each ``M_i`` and ``R_i`` from the base model (True, as ReST-EM) or continue.
@@ -491,7 +495,7 @@ class _Run:
         failed = [t for t in samples if t.steps and not t.success]
         failed = cap_per_task(failed, c.max_reflections_per_task)
         if c.reflector == "oracle":
-            policy: Any = make_policy("expert-teacher")
+            policy: Any = _policy(c.teacher)
             specs = attempt_specs(failed, seed=c.seed + i)
         else:
             policy = self._trained_reflector(folder, samples, earlier, i)
@@ -534,6 +538,12 @@ class _Run:
             )
             self.save_ledger()
         return self.reflector_policy(model, tok, sample=True)
+
+
+def _policy(spec: str | Mapping[str, Any]) -> Any:
+    """A policy from a name or ``{"name": ..., "config": {...}}``."""
+    spec = {"name": spec} if isinstance(spec, str) else dict(spec)
+    return make_policy(spec["name"], **dict(spec.get("config", {})))
 
 
 def _assigned(
