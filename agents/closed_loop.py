@@ -31,7 +31,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from toolgym.agents.base import mix_seed
@@ -109,16 +109,24 @@ class ClosedLoopReflector(ReActPolicy):
     Args:
         llm: The model (any :class:`~toolgym.agents.base.LLM` or a spec for :func:`~toolgym.agents.make_llm`).
         feedback: Show the env's feedback on the attempt (``False``: the paper's no-feedback ablation).
+        attempt_steps: Show only the last this many steps of the attempt (``None``: all), so that a long failure
+            does not push the prompt past a small model's context (where it would be cut from the left, the attempt
+            first).
         **kwargs: Options of :class:`~toolgym.agents.prompting.methods.ReActPolicy` (``style``, ``thoughts``,
             ``examples``, ``max_tokens``, ``temperature``, ``seed``...).
     """
 
     memory_header = REPAIR_HEADER
 
-    def __init__(self, llm: Any, *, feedback: bool = True, **kwargs: Any) -> None:
+    def __init__(self, llm: Any, *, feedback: bool = True, attempt_steps: int | None = None, **kwargs: Any) -> None:
         """Create the reflector (see the class docstring)."""
+        if attempt_steps is not None and (not isinstance(attempt_steps, int) or attempt_steps < 1):
+            raise ConfigError(
+                f"ClosedLoopReflector.attempt_steps: expected None or an int >= 1, got {attempt_steps!r}."
+            )
         super().__init__(llm, **kwargs)
         self.feedback = bool(feedback)
+        self.attempt_steps = attempt_steps
         self.name = "reflector" if self.feedback else "reflector-nofeedback"
         self._attempts: dict[tuple[str, int], Attempt] = {}
 
@@ -159,8 +167,13 @@ class ClosedLoopReflector(ReActPolicy):
     def memory_text(self, slot: int) -> str:
         """The failed attempt (and the feedback, unless ``feedback=False``) for the prompt."""
         attempt: Attempt = self.episode(slot)["attempt"]
-        lines = render_attempt(attempt.trajectory.question, attempt.trajectory).split("\n", 1)
-        text = "Previous trial:\n" + (lines[1] if len(lines) > 1 else "(no steps)")
+        t = attempt.trajectory
+        cut = self.attempt_steps is not None and len(t.steps) > self.attempt_steps
+        if cut:
+            t = replace(t, steps=t.steps[-int(self.attempt_steps or 0) :])
+        lines = render_attempt(t.question, t).split("\n", 1)
+        text = "Previous trial:\n" + ("(earlier steps omitted)\n" if cut else "")
+        text += lines[1] if len(lines) > 1 else "(no steps)"
         if self.feedback:
             text += f"\nFeedback: {attempt.feedback or 'The task was not solved.'}"
         return text

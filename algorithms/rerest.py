@@ -90,6 +90,7 @@ class ReReSTConfig:
         reflector: ``"learned"`` (a model trained as in the module docstring) or ``"oracle"`` (the ``teacher``
             policy, an expert).
         reflect_temperature: Sampling temperature of the reflector.
+        attempt_steps: The reflector sees the last this many steps of a failed attempt (``None``: all of them).
         pairs_per_task: (failed → successful) training pairs of the reflector per task.
         from_base: Fine-tune each ``M_i`` and ``R_i`` from the base model (True, as ReST-EM) or continue.
         steps_demo: SFT steps of ``M0``.
@@ -125,6 +126,7 @@ class ReReSTConfig:
     max_reflections_per_task: int = 2
     reflector: str = "learned"
     reflect_temperature: float = 0.7
+    attempt_steps: int | None = None
     pairs_per_task: int = 2
     from_base: bool = True
     steps_demo: int = 200
@@ -352,6 +354,7 @@ class _Run:
         return ClosedLoopReflector(
             trained_llm(model, tok),
             feedback=c.arm != "rerest_nofeedback",
+            attempt_steps=c.attempt_steps,
             style=c.style,
             thoughts=c.thoughts,
             examples="none",

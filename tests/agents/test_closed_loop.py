@@ -138,3 +138,16 @@ def test_attempt_specs_name_each_attempt_once():
 def test_the_reflector_is_a_registered_policy():
     r = make_policy("closed-loop-reflector", llm=ScriptedLLM(["x"]), feedback=False)
     assert isinstance(r, ClosedLoopReflector) and r.name == "reflector-nofeedback"
+
+
+def test_a_long_attempt_is_cut_to_its_last_steps():
+    long = collect(
+        make_policy("scripted", actions=["calc[1+1]", "calc[2+2]", "calc[3+3]", "finish[0]"]), ARITH, ["L3-0"]
+    )
+    assert len(long[0].steps) == 4
+    llm = ScriptedLLM(["Action 1: finish[1]"])
+    reflector = ClosedLoopReflector(llm, attempt_steps=2, max_tokens=16)
+    collect_episodes(reflector, ARITH, reflector.assign(long), num_envs=1, max_steps=1)
+    text = prompt_text(llm.prompts[0])
+    assert "(earlier steps omitted)" in text and "calc[3+3]" in text and "finish[0]" in text
+    assert "calc[1+1]" not in text and "calc[2+2]" not in text
