@@ -44,11 +44,19 @@ from toolgym.agents import make_policy
 from toolgym.agents.base import mix_seed
 from toolgym.agents.closed_loop import ClosedLoopReflector, attempt_specs
 from toolgym.agents.engine import EpisodeSpec
-from toolgym.algorithms.fireact import FireActConfig, TrainSettings, _teacher_data, student_policy
+from toolgym.algorithms.fireact import TrainSettings
 from toolgym.algorithms.ledger import Ledger
 from toolgym.algorithms.models import ModelSpec, build_model, trained_llm
 from toolgym.algorithms.runio import cached_phase, read_json, write_json
-from toolgym.algorithms.selftrain import TaskSets, assess, flat_row, sft_phase, task_sets
+from toolgym.algorithms.selftrain import (
+    TaskSets,
+    agent_policy,
+    assess,
+    demonstrations,
+    flat_row,
+    sft_phase,
+    task_sets,
+)
 from toolgym.algorithms.trajectories import (
     cap_per_task,
     collect,
@@ -247,20 +255,7 @@ def run_rerest(config: ReReSTConfig, out: str | Path, *, resume: bool = False) -
         base_model, base_tok = build_model(config.model)
         base_row = flat_row(run.evaluated(out / "base_eval.json", base_model, base_tok, "base/eval"))
         del base_model
-    demo_dir = out / "iter-0" / "data"
-    if resume and (demo_dir / "manifest.json").exists():
-        demos, _ = load_dataset(demo_dir)
-    else:
-        teacher = FireActConfig(
-            env=config.env,
-            env_kwargs=config.env_kwargs,
-            teacher=config.teacher,
-            max_steps=config.max_steps,
-            seed=config.seed,
-            num_envs=config.num_envs,
-        )
-        demos = cap_per_task(dedupe(successes(_teacher_data(teacher, sets.demos, ledger))), 1)
-        save_dataset(demo_dir, demos, {"phase": "demos", "task_ids": sets.demos, "teacher": config.teacher})
+    demos = demonstrations(config, sets.demos, ledger, out / "iter-0" / "data", resume=resume)
     model, tok, summary = run.train_agent(demos, config.steps_demo, 0, None)
     curve = [
         {
@@ -339,15 +334,7 @@ class _Run:
 
     # -------------------------------------------------------------------------------------- policies
     def agent(self, model: Any, tok: Any, *, sample: bool) -> Any:
-        c = self.config
-        return student_policy(
-            trained_llm(model, tok),
-            style=c.style,
-            thoughts=c.thoughts,
-            max_tokens=c.max_tokens,
-            temperature=c.temperature if sample else 0.0,
-            seed=c.seed if sample else None,
-        )
+        return agent_policy(self.config, model, tok, sample=sample)
 
     def reflector_policy(self, model: Any, tok: Any, *, sample: bool) -> ClosedLoopReflector:
         c = self.config

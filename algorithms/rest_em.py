@@ -29,11 +29,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from toolgym.algorithms.fireact import TrainSettings, _teacher_data, student_policy
+from toolgym.algorithms.fireact import TrainSettings
 from toolgym.algorithms.ledger import Ledger
-from toolgym.algorithms.models import ModelSpec, build_model, trained_llm
+from toolgym.algorithms.models import ModelSpec, build_model
 from toolgym.algorithms.runio import cached_phase, read_json, write_json
-from toolgym.algorithms.selftrain import assess, flat_row, sft_phase, task_sets
+from toolgym.algorithms.selftrain import agent_policy, assess, demonstrations, flat_row, sft_phase, task_sets
 from toolgym.algorithms.trajectories import cap_per_task, collect, dedupe, load_dataset, save_dataset, successes
 from toolgym.error import ConfigError
 
@@ -140,14 +140,7 @@ def run_rest_em(config: RestEMConfig, out: str | Path, *, resume: bool = False) 
     ledger = Ledger.from_dict(read_json(ledger_path)) if resume and ledger_path.exists() else Ledger()
 
     def policy_of(model: Any, tok: Any, *, sample: bool) -> Any:
-        return student_policy(
-            trained_llm(model, tok),
-            style=config.style,
-            thoughts=config.thoughts,
-            max_tokens=config.max_tokens,
-            temperature=config.temperature if sample else 0.0,
-            seed=config.seed if sample else None,
-        )
+        return agent_policy(config, model, tok, sample=sample)
 
     def assess_model(model: Any, tok: Any, i: int) -> dict[str, Any]:
         return assess(
@@ -190,13 +183,7 @@ def run_rest_em(config: RestEMConfig, out: str | Path, *, resume: bool = False) 
         del base_model
     prev_model: list[Any] = [None, None]  # M_{i-1}, kept when an iteration has nothing to train on
     # M0: the weak start
-    demo_dir = out / "iter-0" / "data"
-    if resume and (demo_dir / "manifest.json").exists():
-        demos, _ = load_dataset(demo_dir)
-    else:
-        raw = _teacher_data(_as_fireact(config), demo_ids, ledger)
-        demos = cap_per_task(dedupe(successes(raw)), 1)
-        save_dataset(demo_dir, demos, {"phase": "demos", "task_ids": demo_ids, "teacher": config.teacher})
+    demos = demonstrations(config, demo_ids, ledger, out / "iter-0" / "data", resume=resume)
     model, tok, summary = train(demos, config.steps_demo, 0, None)
     curve = [
         {
@@ -266,16 +253,3 @@ def run_rest_em(config: RestEMConfig, out: str | Path, *, resume: bool = False) 
     }
     write_json(out / "result.json", result)
     return result
-
-
-def _as_fireact(config: RestEMConfig) -> Any:
-    from toolgym.algorithms.fireact import FireActConfig
-
-    return FireActConfig(
-        env=config.env,
-        env_kwargs=config.env_kwargs,
-        teacher=config.teacher,
-        max_steps=config.max_steps,
-        seed=config.seed,
-        num_envs=config.num_envs,
-    )

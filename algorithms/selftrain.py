@@ -4,7 +4,12 @@
   test tasks are held out (:func:`~toolgym.algorithms.evaluate.held_out_report`);
 * :func:`assess` evaluates a policy greedily on the validation and test tasks (one curve row);
 * :func:`sft_phase` fine-tunes a model on trajectories rendered by a policy's own prompts, charges the ledger,
-  and reads a finished phase back on resume.
+  and reads a finished phase back on resume;
+* :func:`agent_policy` is the agent over a model (sampling or greedy), :func:`demonstrations` the weak start's
+  data (the teacher's solved trajectories, one per task).
+
+The ``config`` these take is a method's config dataclass with the shared fields (``env``, ``env_kwargs``,
+``teacher``, ``style``, ``thoughts``, ``max_tokens``, ``max_steps``, ``temperature``, ``seed``, ``num_envs``).
 """
 
 from __future__ import annotations
@@ -16,16 +21,17 @@ from pathlib import Path
 from typing import Any
 
 from toolgym.algorithms.evaluate import evaluate, held_out_report
-from toolgym.algorithms.fireact import TrainSettings, encode_for
+from toolgym.algorithms.fireact import FireActConfig, TrainSettings, _teacher_data, encode_for, student_policy
 from toolgym.algorithms.ledger import Ledger
-from toolgym.algorithms.models import ModelSpec, build_model, load_trained
+from toolgym.algorithms.models import ModelSpec, build_model, load_trained, trained_llm
 from toolgym.algorithms.runio import read_json, write_json
 from toolgym.algorithms.sft import run_sft
+from toolgym.algorithms.trajectories import cap_per_task, dedupe, load_dataset, save_dataset, successes
 from toolgym.error import ConfigError
 from toolgym.records import Trajectory
 from toolgym.splits import task_split
 
-__all__ = ["TaskSets", "assess", "flat_row", "sft_phase", "task_sets"]
+__all__ = ["TaskSets", "agent_policy", "assess", "demonstrations", "flat_row", "sft_phase", "task_sets"]
 
 
 @dataclass(frozen=True)
@@ -172,3 +178,39 @@ def sft_phase(
     summary = {"steps": res.steps, "train_tokens": res.train_tokens, "examples": len(examples), "dropped": res.dropped}
     write_json(folder / "train.json", summary)
     return res.model, tok, summary
+
+
+def agent_policy(config: Any, model: Any, tokenizer: Any, *, sample: bool) -> Any:
+    """The agent over ``model``: sampling at ``config.temperature`` with ``config.seed``, or greedy."""
+    return student_policy(
+        trained_llm(model, tokenizer),
+        style=config.style,
+        thoughts=config.thoughts,
+        max_tokens=config.max_tokens,
+        temperature=config.temperature if sample else 0.0,
+        seed=config.seed if sample else None,
+    )
+
+
+def demonstrations(
+    config: Any, task_ids: Sequence[str], ledger: Ledger, folder: str | Path, *, resume: bool = False
+) -> list[Trajectory]:
+    """The weak start's data: the teacher's solved trajectories, one per task.
+
+    They are saved in ``folder`` (read back on resume); the teacher's episodes are charged to ``ledger`` (phase
+    ``"teacher"``).
+    """
+    folder = Path(folder)
+    if resume and (folder / "manifest.json").exists():
+        return load_dataset(folder)[0]
+    teacher = FireActConfig(
+        env=config.env,
+        env_kwargs=config.env_kwargs,
+        teacher=config.teacher,
+        max_steps=config.max_steps,
+        seed=config.seed,
+        num_envs=config.num_envs,
+    )
+    demos = cap_per_task(dedupe(successes(_teacher_data(teacher, task_ids, ledger))), 1)
+    save_dataset(folder, demos, {"phase": "demos", "task_ids": list(task_ids), "teacher": config.teacher})
+    return demos
