@@ -100,7 +100,8 @@ class ReReSTConfig:
         reflect_temperature: Sampling temperature of the reflector.
         attempt_steps: The reflector sees the last this many steps of a failed attempt (``None``: all of them).
         pairs_per_task: (failed → successful) training pairs of the reflector per task.
-        from_base: Fine-tune each ``M_i`` and ``R_i`` from the base model (True, as ReST-EM) or continue.
+        from_base: Fine-tune each ``M_i`` from the base model (True, as ReST-EM) or continue from ``M_{i-1}``.
+            ``R_i`` is always trained from the base model, on this iteration's pairs and all its earlier repairs.
         steps_demo: SFT steps of ``M0``.
         steps_per_iteration: SFT steps of each ``M_i``.
         steps_reflector: SFT steps of each ``R_i``.
