@@ -159,7 +159,17 @@ class ClosedLoopReflector(ReActPolicy):
         return self._attempts[key]
 
     def reset(self, observation: Any, info: Mapping[str, Any], *, env: gym.Env | None = None, slot: int = 0) -> None:
-        """Start an episode: the ReAct state plus the attempt of this task and reset seed."""
+        """Start an episode: the ReAct state plus the attempt of this task and reset seed.
+
+        Raises:
+            ConfigError: No attempt is registered for the episode, or the env puts the gold answer into its
+                feedback (VQA's ``reveal_answer=True``) while the reflector shows the feedback.
+        """
+        if self.feedback and env is not None and getattr(env.unwrapped, "reveal_answer", False):
+            raise ConfigError(
+                "ClosedLoopReflector: expected an env whose feedback does not reveal the gold answer, got one made "
+                "with reveal_answer=True. Make it with reveal_answer=False, or use feedback=False."
+            )
         attempt = self.attempt(str(info.get("task_id", "")), info.get("reset_seed"))
         super().reset(observation, info, env=env, slot=slot)
         self.episode(slot)["attempt"] = attempt

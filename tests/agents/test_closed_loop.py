@@ -151,3 +151,20 @@ def test_a_long_attempt_is_cut_to_its_last_steps():
     text = prompt_text(llm.prompts[0])
     assert "(earlier steps omitted)" in text and "calc[3+3]" in text and "finish[0]" in text
     assert "calc[1+1]" not in text and "calc[2+2]" not in text
+
+
+def test_an_env_that_reveals_the_gold_answer_in_its_feedback_is_refused():
+    from types import SimpleNamespace
+
+    from toolgym.error import ConfigError
+
+    failed = _failures(ARITH, ["L1-0"])
+    reflector = ClosedLoopReflector(ScriptedLLM(["Action 1: finish[1]"]))
+    (spec,) = reflector.assign(failed[:1])
+    revealing = SimpleNamespace(unwrapped=SimpleNamespace(reveal_answer=True))  # VQA made with reveal_answer=True
+    info = {"task_id": spec.task_id, "reset_seed": spec.seed}
+    with pytest.raises(ConfigError, match="reveal_answer"):
+        reflector.reset("Question: What is 5 - 5?", info, env=revealing)
+    ablated = ClosedLoopReflector(ScriptedLLM(["Action 1: finish[1]"]), feedback=False)
+    ablated.assign(failed[:1])
+    ablated.reset("Question: What is 5 - 5?", info, env=gym.make(ARITH))  # no feedback shown: allowed
