@@ -186,6 +186,11 @@ register_policy(
 )
 register_policy("reflexion", "toolgym.agents.reflexion:ReflexionPolicy", "Reflexion: retry with self-reflections")
 register_policy(
+    "closed-loop-reflector",
+    "toolgym.agents.closed_loop:ClosedLoopReflector",
+    "Re-ReST's reflector: re-solves a failed attempt in the env (assign() the attempts first)",
+)
+register_policy(
     "fireact",
     "toolgym.agents.prompting.methods:ReActPolicy",
     "FireAct's zero-shot fine-tuned format (Alpaca, no examples)",

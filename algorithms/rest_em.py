@@ -24,21 +24,18 @@ the budget ledger per iteration, the held-out check); ``resume=True`` continues 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from toolgym.algorithms.evaluate import evaluate, held_out_report
-from toolgym.algorithms.fireact import TrainSettings, _teacher_data, encode_for, student_policy
+from toolgym.algorithms.fireact import TrainSettings
 from toolgym.algorithms.ledger import Ledger
-from toolgym.algorithms.models import ModelSpec, build_model, load_trained, trained_llm
+from toolgym.algorithms.models import ModelSpec, build_model
 from toolgym.algorithms.runio import cached_phase, read_json, write_json
-from toolgym.algorithms.sft import run_sft
+from toolgym.algorithms.selftrain import agent_policy, assess, demonstrations, flat_row, sft_phase, task_sets
 from toolgym.algorithms.trajectories import cap_per_task, collect, dedupe, load_dataset, save_dataset, successes
 from toolgym.error import ConfigError
-from toolgym.splits import task_split
 
 __all__ = ["ARMS", "RestEMConfig", "run_rest_em"]
 
@@ -122,113 +119,78 @@ class RestEMConfig:
 
 def run_rest_em(config: RestEMConfig, out: str | Path, *, resume: bool = False) -> dict[str, Any]:
     """Run one arm of ReST-EM (see the module docstring); returns and writes ``result.json``."""
-    import gymnasium as gym
-
     out = Path(out)
     if not resume and (out / "result.json").exists():
         raise ConfigError(f"run_rest_em: {out} holds a finished run; use another folder or resume=True.")
     out.mkdir(parents=True, exist_ok=True)
     eval_kwargs = dict(config.eval_env_kwargs if config.eval_env_kwargs is not None else config.env_kwargs)
-    env = gym.make(config.env, **dict(config.env_kwargs))
-    n_demo, n_train, n_valid = config.demo_tasks, config.train_tasks, config.valid_tasks
-    pool = task_split(env, "train", n_demo + n_train + n_valid)
-    if len(pool) < n_demo + n_train + n_valid:
-        raise ConfigError(
-            f"run_rest_em: the env's train split has {len(pool)} distinct tasks, fewer than demo + train + valid = "
-            f"{n_demo + n_train + n_valid}. Ask for fewer tasks or widen the env (e.g. more difficulty levels)."
-        )
-    demo_ids, train_ids, valid_ids = pool[:n_demo], pool[n_demo : n_demo + n_train], pool[n_demo + n_train :]
-    test_ids = task_split(gym.make(config.env, **eval_kwargs), "test", config.eval_tasks)
-    train_kwargs = dict(config.env_kwargs)
-    report = held_out_report(
+    sets = task_sets(
         config.env,
+        config.env_kwargs,
         eval_kwargs,
-        {"demos": demo_ids, "train": train_ids, "valid": valid_ids, "test": test_ids},
-        set_env_kwargs={"demos": train_kwargs, "train": train_kwargs, "valid": train_kwargs},
+        demos=config.demo_tasks,
+        train=config.train_tasks,
+        valid=config.valid_tasks,
+        test=config.eval_tasks,
+        caller="run_rest_em",
     )
+    demo_ids, train_ids = sets.demos, sets.train
+    report = sets.report
     ledger_path = out / "ledger.json"
     ledger = Ledger.from_dict(read_json(ledger_path)) if resume and ledger_path.exists() else Ledger()
 
     def policy_of(model: Any, tok: Any, *, sample: bool) -> Any:
-        return student_policy(
-            trained_llm(model, tok),
-            style=config.style,
-            thoughts=config.thoughts,
-            max_tokens=config.max_tokens,
-            temperature=config.temperature if sample else 0.0,
-            seed=config.seed if sample else None,
-        )
+        return agent_policy(config, model, tok, sample=sample)
 
-    def assess(model: Any, tok: Any, i: int) -> dict[str, Any]:
-        res = {}
-        for name, ids, kwargs in (("valid", valid_ids, config.env_kwargs), ("test", test_ids, eval_kwargs)):
-            r = evaluate(
-                policy_of(model, tok, sample=False),
-                config.env,
-                ids,
-                env_kwargs=kwargs,
-                num_envs=config.num_envs,
-                max_steps=config.max_steps,
-                ledger=ledger,
-                phase=f"iter{i}/eval",
-            )
-            res[name] = {**r.summary(), "success": r.success}
-        return res
+    def assess_model(model: Any, tok: Any, i: int) -> dict[str, Any]:
+        return assess(
+            policy_of(model, tok, sample=False),
+            config.env,
+            sets,
+            env_kwargs=config.env_kwargs,
+            eval_kwargs=eval_kwargs,
+            num_envs=config.num_envs,
+            max_steps=config.max_steps,
+            ledger=ledger,
+            phase=f"iter{i}/eval",
+        )
 
     def train(data: list, steps: int, i: int, start_model: tuple[Any, Any] | None) -> tuple[Any, Any, dict]:
-        folder = out / f"iter-{i}" / "sft"
-        if resume and (folder / "final").is_dir() and (out / f"iter-{i}" / "train.json").exists():
-            model, tok = load_trained(config.model, folder / "final")
-            return model, tok, read_json(out / f"iter-{i}" / "train.json")
-        model, tok = start_model if start_model is not None else build_model(config.model)
-        renderer = policy_of(model, tok, sample=False)
-        examples = encode_for(renderer, data, tok, config.train.max_length)
-        if start_model is not None and not any(e is not None for e in examples):
-            summary = {"steps": 0, "skipped": f"all {len(examples)} examples longer than max_length"}
-            write_json(out / f"iter-{i}" / "train.json", summary)
-            return model, tok, summary
-        if start_model is None and not any(e is not None for e in examples) and i > 0:
-            summary = {"steps": 0, "skipped": f"all {len(examples)} examples longer than max_length"}
-            write_json(out / f"iter-{i}" / "train.json", summary)
-            return prev_model[0], prev_model[1], summary
-        t0 = time.perf_counter()
-        res = run_sft(
-            model, tok, examples, config.train.sft_config(folder, config.seed + i, max_steps=steps), resume=resume
+        model, tok, summary = sft_phase(
+            config.model,
+            config.train,
+            data,
+            renderer=lambda m, t: policy_of(m, t, sample=False),
+            folder=out / f"iter-{i}",
+            steps=steps,
+            seed=config.seed + i,
+            ledger=ledger,
+            phase=f"iter{i}/train",
+            resume=resume,
+            start=start_model,
         )
-        ledger.add(
-            f"iter{i}/train", train_tokens=res.train_tokens, train_steps=res.steps, wall_s=time.perf_counter() - t0
-        )
-        summary = {
-            "steps": res.steps,
-            "train_tokens": res.train_tokens,
-            "examples": len(examples),
-            "dropped": res.dropped,
-        }
-        write_json(out / f"iter-{i}" / "train.json", summary)
         write_json(ledger_path, ledger.to_dict())
-        return res.model, tok, summary
+        if summary.get("skipped") and start_model is None and i > 0:
+            return prev_model[0], prev_model[1], summary
+        return model, tok, summary
 
     base_row = None
     if config.evaluate_base:
         base_model, base_tok = build_model(config.model)
-        base_row = _flat(cached_phase(out / "base_eval.json", lambda: assess(base_model, base_tok, -1), resume=resume))
+        base_row = flat_row(
+            cached_phase(out / "base_eval.json", lambda: assess_model(base_model, base_tok, -1), resume=resume)
+        )
         del base_model
     prev_model: list[Any] = [None, None]  # M_{i-1}, kept when an iteration has nothing to train on
     # M0: the weak start
-    demo_dir = out / "iter-0" / "data"
-    if resume and (demo_dir / "manifest.json").exists():
-        demos, _ = load_dataset(demo_dir)
-    else:
-        raw = _teacher_data(_as_fireact(config), demo_ids, ledger)
-        demos = cap_per_task(dedupe(successes(raw)), 1)
-        save_dataset(demo_dir, demos, {"phase": "demos", "task_ids": demo_ids, "teacher": config.teacher})
+    demos = demonstrations(config, demo_ids, ledger, out / "iter-0" / "data", resume=resume)
     model, tok, summary = train(demos, config.steps_demo, 0, None)
     curve = [
         {
             "iteration": 0,
             "data": len(demos),
             "sft_steps_total": summary["steps"],
-            **_flat(cached_phase(out / "iter-0" / "eval.json", lambda: assess(model, tok, 0), resume=resume)),
+            **flat_row(cached_phase(out / "iter-0" / "eval.json", lambda: assess_model(model, tok, 0), resume=resume)),
         }
     ]
     best, stopped_at = curve[0]["valid_success"], None
@@ -268,8 +230,10 @@ def run_rest_em(config: RestEMConfig, out: str | Path, *, resume: bool = False) 
                 start = None if config.from_base else (model, tok)
                 prev_model[:] = [model, tok]
                 model, tok, summary = train(data, config.steps_per_iteration, i, start)
-        row = cached_phase(out / f"iter-{i}" / "eval.json", lambda m=model, t=tok, k=i: assess(m, t, k), resume=resume)
-        curve.append({"iteration": i, "data": len(data), "sft_steps_total": total_steps, **_flat(row)})
+        row = cached_phase(
+            out / f"iter-{i}" / "eval.json", lambda m=model, t=tok, k=i: assess_model(m, t, k), resume=resume
+        )
+        curve.append({"iteration": i, "data": len(data), "sft_steps_total": total_steps, **flat_row(row)})
         if config.early_stopping and stopped_at is None and curve[-1]["valid_success"] < best:
             stopped_at = i
             break
@@ -289,25 +253,3 @@ def run_rest_em(config: RestEMConfig, out: str | Path, *, resume: bool = False) 
     }
     write_json(out / "result.json", result)
     return result
-
-
-def _flat(row: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "valid_success": row["valid"]["success_rate"],
-        "test_success": row["test"]["success_rate"],
-        "test_episodes": row["test"]["episodes"],
-        "test_per_task": row["test"]["success"],
-    }
-
-
-def _as_fireact(config: RestEMConfig) -> Any:
-    from toolgym.algorithms.fireact import FireActConfig
-
-    return FireActConfig(
-        env=config.env,
-        env_kwargs=config.env_kwargs,
-        teacher=config.teacher,
-        max_steps=config.max_steps,
-        seed=config.seed,
-        num_envs=config.num_envs,
-    )

@@ -4,6 +4,7 @@ The training data of every self-training method in toolgym goes through here:
 
 * :func:`collect` - ``k`` samples per task from any policy over ``num_envs`` envs (each sample its own
   episode, so a sampling policy gives ``k`` different trajectories), charged to a :class:`Ledger`;
+  :func:`collect_episodes` runs given episodes (a reflector's repairs), charged likewise;
 * :func:`successes` keeps the trajectories whose episode ended with ``info["success"]`` — never a reward
   threshold: tool costs make a success's reward smaller than 1;
 * :func:`dedupe`, :func:`cap_per_task`, :func:`split_by_task`;
@@ -35,6 +36,7 @@ from toolgym.records import Step, Trajectory, append_jsonl, read_jsonl
 __all__ = [
     "cap_per_task",
     "collect",
+    "collect_episodes",
     "cot_as_react",
     "dedupe",
     "load_dataset",
@@ -86,11 +88,57 @@ def collect(
     if not isinstance(k, int) or k < 1:
         raise ConfigError(f"collect: expected k >= 1 samples per task, got {k!r}.")
     specs = [EpisodeSpec(seed=mix_seed(seed, j) % 2**31, task_id=t) for t in task_ids for j in range(k)]
+    out = collect_episodes(
+        policy,
+        env,
+        specs,
+        num_envs=num_envs,
+        env_kwargs=env_kwargs,
+        max_steps=max_steps,
+        ledger=ledger,
+        phase=phase,
+        method=method,
+        on_episode=on_episode,
+    )
+    return [replace(t, metadata={**t.metadata, "sample": i % k}) for i, t in enumerate(out)]
+
+
+def collect_episodes(
+    policy: Any,
+    env: str,
+    specs: Sequence[EpisodeSpec],
+    *,
+    num_envs: int = 16,
+    env_kwargs: Mapping[str, Any] | None = None,
+    max_steps: int | None = None,
+    ledger: Ledger | None = None,
+    phase: str = "collect",
+    method: str | None = None,
+    on_episode: Callable[[Any], None] | None = None,
+) -> list[Trajectory]:
+    """Run ``policy`` on given episodes (e.g. a reflector's repairs) and return their trajectories.
+
+    Args:
+        policy: Any policy.
+        env: A registered env id.
+        specs: The episodes (reset seed and task of each).
+        num_envs: Episodes run side by side.
+        env_kwargs: Passed to ``gymnasium.make``.
+        max_steps: Step cap per episode.
+        ledger: Charged with the episodes, tokens and time, under ``phase``.
+        phase: The ledger phase.
+        method: Recorded in each trajectory's metadata (default: the policy's name).
+        on_episode: Called with each finished :class:`~toolgym.agents.Episode`.
+
+    Returns:
+        The last trial of each episode, in the order of ``specs``, with ``metadata["method"]`` and
+        ``metadata["tokens"]``.
+    """
     start = time.perf_counter()
     episodes = rollout(
         policy,
         env,
-        episodes=specs,
+        episodes=list(specs),
         num_envs=num_envs,
         env_kwargs=dict(env_kwargs or {}),
         max_steps=max_steps,
@@ -100,8 +148,8 @@ def collect(
         ledger.add_episodes(phase, episodes, wall_s=time.perf_counter() - start)
     name = method or str(getattr(policy, "name", type(policy).__name__))
     out = []
-    for i, e in enumerate(episodes):
-        meta = {**e.trajectory.metadata, "method": name, "sample": i % k, "tokens": dict(e.result.tokens)}
+    for e in episodes:
+        meta = {**e.trajectory.metadata, "method": name, "tokens": dict(e.result.tokens)}
         if e.result.error:
             meta["error"] = e.result.error
         out.append(replace(e.trajectory, metadata=meta))
@@ -214,6 +262,7 @@ def save_dataset(
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
+    (tmp / "trajectories.jsonl").touch()  # an empty dataset is a dataset (read back on resume)
     append_jsonl(tmp / "trajectories.jsonl", trajectories)
     methods: dict[str, int] = {}
     for t in trajectories:

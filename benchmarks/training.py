@@ -4,7 +4,7 @@ A recipe is YAML (built-in ones ship in ``toolgym/benchmarks/recipes/``)::
 
     name: fireact-arithmetic
     description: FireAct on ToolChoice-Arithmetic, a tiny model from scratch
-    method: fireact            # fireact | rest_em | grpo
+    method: fireact            # fireact | rest_em | rerest | grpo
     seeds: [0, 1, 2]
     config: {env: toolgym/ToolChoice-Arithmetic-v0, train_tasks: 3000, model: {n_layer: 4}, train: {max_steps: 500}}
     arms:                      # variants compared in the report (config overrides); default: one arm
@@ -15,8 +15,10 @@ A recipe is YAML (built-in ones ship in ``toolgym/benchmarks/recipes/``)::
 
 Each arm x seed runs in ``DIR/<arm>/seed-<s>/`` (its own ``result.json``; ``--resume`` continues killed runs
 and skips finished ones), then :func:`summarize` aggregates: per arm, the mean over seeds with a 95% t interval
-of each metric (success before/after for FireAct; test success per iteration for ReST-EM), the budget spent
-(tokens, env steps, SFT steps), the held-out checks, and the claims. ``summary.json``, ``report.md`` and
+of each metric (success before/after for FireAct; test success per iteration for ReST-EM and Re-ReST), the budget
+spent (tokens, env steps, SFT steps), the held-out checks, Re-ReST's equal-compute match, and the claims.
+In a Re-ReST recipe, ``budget_from: <arm>`` (the ``rest_em_more`` control) names the arm whose run of the same
+seed it matches; that arm must come earlier in ``arms``. ``summary.json``, ``report.md`` and
 ``learning_curve.png`` are written into ``DIR``.
 """
 
@@ -24,7 +26,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +42,7 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
     "<=": operator.le,
     "<": operator.lt,
 }
-METHODS = ("fireact", "rest_em", "grpo")
+METHODS = ("fireact", "rest_em", "rerest", "grpo")
 
 
 class Recipe:
@@ -49,7 +51,7 @@ class Recipe:
     Attributes:
         name: Its name.
         description: One paragraph.
-        method: ``"fireact"`` or ``"rest_em"``.
+        method: One of :data:`METHODS`.
         seeds: Replicate seeds.
         config: The method's config fields (shared by the arms).
         arms: Arm name -> config overrides.
@@ -99,9 +101,12 @@ class Recipe:
         from toolgym.algorithms.fireact import FireActConfig, TrainSettings
         from toolgym.algorithms.grpo import GRPORunConfig
         from toolgym.algorithms.models import ModelSpec
+        from toolgym.algorithms.rerest import ReReSTConfig
         from toolgym.algorithms.rest_em import RestEMConfig
 
-        cls = {"fireact": FireActConfig, "rest_em": RestEMConfig, "grpo": GRPORunConfig}[self.method]
+        cls = {"fireact": FireActConfig, "rest_em": RestEMConfig, "rerest": ReReSTConfig, "grpo": GRPORunConfig}[
+            self.method
+        ]
         merged = _merge(self.config, self.arms[arm])
         names = {f.name for f in fields(cls)}
         unknown = sorted(set(merged) - names)
@@ -187,13 +192,23 @@ def load_recipe(source: str | Path | Mapping[str, Any], overrides: Sequence[str]
 def _run_one(recipe: Recipe, arm: str, seed: int, folder: Path, resume: bool) -> dict[str, Any]:
     from toolgym.algorithms.fireact import run_fireact
     from toolgym.algorithms.grpo import run_grpo
+    from toolgym.algorithms.rerest import run_rerest
     from toolgym.algorithms.rest_em import run_rest_em
     from toolgym.algorithms.runio import read_json
 
     if (folder / "result.json").is_file() and resume:
         return read_json(folder / "result.json")
     config = recipe.method_config(arm, seed)
-    runner = {"fireact": run_fireact, "rest_em": run_rest_em, "grpo": run_grpo}[recipe.method]
+    budget_from = getattr(config, "budget_from", None)
+    if recipe.method == "rerest" and budget_from in recipe.arms:  # an arm name: its run of this seed
+        matched = folder.parent.parent / str(budget_from) / f"seed-{seed}"
+        if not (matched / "result.json").is_file():
+            raise ConfigError(
+                f"recipe {recipe.name}: arm {arm!r} matches arm {budget_from!r}, which has no finished run of seed "
+                f"{seed} at {matched}; list {budget_from!r} before {arm!r} in arms."
+            )
+        config = replace(config, budget_from=str(matched))
+    runner = {"fireact": run_fireact, "rest_em": run_rest_em, "rerest": run_rerest, "grpo": run_grpo}[recipe.method]
     return runner(config, folder, resume=resume and folder.exists())
 
 
@@ -298,6 +313,9 @@ def summarize(recipe: Recipe, results: Mapping[str, Mapping[int, Mapping[str, An
             if bases:
                 row["base_test_success"] = _est(bases)
             row["eval_tasks"] = next(iter(by_seed.values()))["curve"][0]["test_episodes"]
+            matches = {s: r["budget_match"] for s, r in by_seed.items() if r.get("budget_match")}
+            if matches:
+                row["budget_match"] = matches
         arms[arm] = row
     claims = [_check(c, arms) for c in recipe.claims]
     return {
@@ -323,8 +341,9 @@ def _metric(arms: Mapping[str, Any], arm: str, metric: str) -> dict[str, Any]:
 def _check(claim: Mapping[str, Any], arms: Mapping[str, Any]) -> dict[str, Any]:
     """A claim holds when its whole 95% interval is on the right side of the value (or of the other arm's interval)."""
     arm, metric, op = claim["arm"], claim["metric"], claim["op"]
-    if arm not in arms:
-        return {**claim, "held": False, "why": f"no arm {arm!r} in this run"}
+    for name in (arm, claim.get("than_arm", arm)):
+        if name not in arms:
+            return {**claim, "held": False, "why": f"no arm {name!r} in this run"}
     est = _metric(arms, arm, metric)
     other = _metric(arms, claim["than_arm"], claim.get("than_metric", metric)) if "than_arm" in claim else None
     if est["n"] < 2 or (other is not None and other["n"] < 2):
@@ -399,6 +418,21 @@ def report_markdown(summary: Mapping[str, Any]) -> str:
         + ", ".join(f"{a}: {'passed' if r['held_out'] else 'NOT CHECKED'}" for a, r in arms.items()),
         "",
     ]
+    matched = {a: r["budget_match"] for a, r in arms.items() if r.get("budget_match")}
+    if matched:
+        lines += ["## Equal-compute match (control / Re-ReST, sampling + reflection)", ""]
+        lines += ["| arm | seed | iteration | matched on | tokens ratio | env steps ratio | within tolerance |"]
+        lines += ["|---|---|---|---|---|---|---|"]
+        for a, by_seed in matched.items():
+            for seed, rows in by_seed.items():
+                for m in rows:
+                    ratios = [m[k]["ratio"] for k in ("tokens", "env_steps")]
+                    cells = " | ".join("-" if x is None else f"{x:.3f}" for x in ratios)
+                    lines.append(
+                        f"| {a} | {seed} | {m['iteration']} | {m['match_on']} | {cells} | "
+                        f"{'yes' if m['matched'] else 'NO'} |"
+                    )
+        lines.append("")
     if summary["claims"]:
         lines += ["## Claims (fixed before the run)", ""]
         for c in summary["claims"]:

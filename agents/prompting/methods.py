@@ -127,6 +127,8 @@ class LLMPolicy(BasePolicy):
     """
 
     method = "llm"
+    #: Put before the memory block (:meth:`memory_text`) in the prompt.
+    memory_header = REFLECTION_HEADER
 
     @classmethod
     def accepted_options(cls) -> dict[str, inspect.Parameter]:
@@ -322,7 +324,7 @@ class LLMPolicy(BasePolicy):
 
     def _memory_block(self, slot: int) -> str:
         mem = self.memory_text(slot)
-        return f"{REFLECTION_HEADER}\n{mem}\n" if mem else ""
+        return f"{self.memory_header}\n{mem}\n" if mem else ""
 
     def _user_content(self, slot: int, text: str) -> Any:
         images = self.episode(slot).get("images") or []
@@ -486,7 +488,7 @@ class ReActPolicy(LLMPolicy):
         instruction = state["question"]
         mem = self.memory_text(slot)
         if mem:
-            instruction += f"\n{REFLECTION_HEADER}\n{mem}"
+            instruction += f"\n{self.memory_header}\n{mem}"
         hist = _render_steps(state["history"], numbered=False, thoughts=self.thoughts)
         prompt = f"{ALPACA_HEADER}\n\n### Instruction:\n{instruction}\n\n### Response:\n"
         if hist:

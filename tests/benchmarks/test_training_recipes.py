@@ -104,6 +104,40 @@ def test_rest_em_summaries_give_a_curve_per_arm(tmp_path):
     assert plot_summary(summary, tmp_path / "curve.png").stat().st_size > 1000
 
 
+def test_rerest_summaries_report_the_equal_compute_match():
+    recipe = load_recipe("rerest-arithmetic", ["seeds=[0,1]"])
+    assert recipe.method_config("rest_em_more", 0).budget_from == "rerest"  # an arm name, resolved per seed
+
+    def run(values, match=None):
+        curve = [{"iteration": i, "data": 10, "test_success": v, "valid_success": v, "test_episodes": 150}
+                 for i, v in enumerate(values)]  # fmt: skip
+        out = {"curve": curve, "base": None, "held_out": {"held_out": True}, "ledger": {"total": {}}}
+        if match is not None:
+            ratios = {"tokens": {"ratio": match}, "env_steps": {"ratio": 1.4}}
+            out["budget_match"] = [{"iteration": 1, "match_on": "tokens", "matched": abs(match - 1) <= 0.05, **ratios}]
+        return out
+
+    results = {
+        "rerest": {0: run([0.2, 0.6]), 1: run([0.3, 0.7])},
+        "rest_em_more": {0: run([0.2, 0.4], 0.98), 1: run([0.3, 0.5], 1.07)},
+    }
+    summary = summarize(recipe, results)
+    assert set(summary["arms"]["rest_em_more"]["budget_match"]) == {0, 1}
+    text = report_markdown(summary)
+    assert "## Equal-compute match" in text
+    assert "| rest_em_more | 0 | 1 | tokens | 0.980 | 1.400 | yes |" in text
+    assert "| rest_em_more | 1 | 1 | tokens | 1.070 | 1.400 | NO |" in text
+
+
+def test_a_control_listed_before_the_arm_it_matches_is_a_clear_error(tmp_path):
+    from toolgym.benchmarks.training import run_recipe
+
+    recipe = load_recipe("rerest-arithmetic", ["seeds=[0]"])
+    recipe.arms = {"rest_em_more": recipe.arms["rest_em_more"], "rerest": recipe.arms["rerest"]}
+    with pytest.raises(ConfigError, match="list 'rerest' before 'rest_em_more'"):
+        run_recipe(recipe, tmp_path / "run")
+
+
 @pytest.mark.slow
 def test_toolgym_train_resumes_after_kill_9(tmp_path):
     """`toolgym train` killed with SIGKILL mid-training continues with --resume to the same final weights."""
