@@ -177,7 +177,11 @@ def _teacher_data(config: FireActConfig, train: Sequence[str], ledger: Ledger) -
 def encode_for(
     policy: Any, trajectories: Sequence[Trajectory], tokenizer: Any, max_length: int, env: Any = None
 ) -> list:
-    """Encode trajectories in ``policy``'s format (loss on the agent's tokens); ``None`` for over-long ones."""
+    """Encode trajectories in ``policy``'s format (loss on the agent's tokens); ``None`` for over-long ones.
+
+    ``env`` is the env the policy acts in: the text and chat styles put its instructions in every prompt, so the
+    training text must be rendered with it to match the prompts at inference (the alpaca style does not).
+    """
     render = getattr(policy.llm, "render", None) if getattr(policy, "style", "text") == "chat" else None
     return [
         encode_segments(training_segments(policy, t, env=env, render=render), tokenizer, max_length=max_length)
@@ -266,7 +270,7 @@ def run_fireact(config: FireActConfig, out: str | Path, *, resume: bool = False)
         renderer = student_policy(
             trained_llm(model, tok), style=config.style, thoughts=config.thoughts, max_tokens=config.max_tokens
         )
-        examples = encode_for(renderer, data, tok, config.train.max_length)
+        examples = encode_for(renderer, data, tok, config.train.max_length, env=eval_env)
         start = time.perf_counter()
         res = run_sft(model, tok, examples, config.train.sft_config(sft_dir, config.seed), resume=resume)
         ledger.add("train", train_tokens=res.train_tokens, train_steps=res.steps, wall_s=time.perf_counter() - start)

@@ -655,7 +655,7 @@ def run_grpo(config: GRPORunConfig, out: str | Path, *, resume: bool = False) ->
         # model's train/eval mode untouched (TRL reads it to tell training from evaluation)
         return student_policy(ScriptedLLM(["unused"]), style=config.style, thoughts=config.thoughts, max_tokens=1)
 
-    examples = encode_for(policy_factory(None), demos, tok, config.train.max_length)
+    examples = encode_for(policy_factory(None), demos, tok, config.train.max_length, env=env)
     sft = run_sft(model, tok, examples, config.train.sft_config(out / "warmstart", config.seed))
     model = sft.model
     ledger.add("warmstart", train_tokens=sft.train_tokens, train_steps=sft.steps, wall_s=time.perf_counter() - start)

@@ -327,8 +327,11 @@ class _Run:
         ledger: Ledger,
         eval_kwargs: Mapping[str, Any],
     ) -> None:
+        import gymnasium as gym
+
         self.config, self.out, self.resume, self.sets, self.ledger = config, out, resume, sets, ledger
         self.eval_kwargs = dict(eval_kwargs)
+        self.env = gym.make(config.env, **dict(config.env_kwargs))  # renders training text as the policies prompt
 
     def save_ledger(self) -> None:
         write_json(self.out / "ledger.json", self.ledger.to_dict())
@@ -389,6 +392,7 @@ class _Run:
             steps=steps,
             seed=self.config.seed + i,
             ledger=self.ledger,
+            env=self.env,
             phase=f"iter{i}/train",
             resume=self.resume,
             start=start,
@@ -523,6 +527,7 @@ class _Run:
                 steps=c.steps_reflector,
                 seed=c.seed + 7919 * i,
                 ledger=self.ledger,
+                env=self.env,
                 phase=f"iter{i}/train_reflector",
                 resume=self.resume,
                 start=(model, tok),

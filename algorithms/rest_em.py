@@ -119,6 +119,8 @@ class RestEMConfig:
 
 def run_rest_em(config: RestEMConfig, out: str | Path, *, resume: bool = False) -> dict[str, Any]:
     """Run one arm of ReST-EM (see the module docstring); returns and writes ``result.json``."""
+    import gymnasium as gym
+
     out = Path(out)
     if not resume and (out / "result.json").exists():
         raise ConfigError(f"run_rest_em: {out} holds a finished run; use another folder or resume=True.")
@@ -138,6 +140,7 @@ def run_rest_em(config: RestEMConfig, out: str | Path, *, resume: bool = False) 
     report = sets.report
     ledger_path = out / "ledger.json"
     ledger = Ledger.from_dict(read_json(ledger_path)) if resume and ledger_path.exists() else Ledger()
+    render_env = gym.make(config.env, **dict(config.env_kwargs))  # renders training text as the policy prompts
 
     def policy_of(model: Any, tok: Any, *, sample: bool) -> Any:
         return agent_policy(config, model, tok, sample=sample)
@@ -165,6 +168,7 @@ def run_rest_em(config: RestEMConfig, out: str | Path, *, resume: bool = False) 
             steps=steps,
             seed=config.seed + i,
             ledger=ledger,
+            env=render_env,
             phase=f"iter{i}/train",
             resume=resume,
             start=start_model,

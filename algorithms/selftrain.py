@@ -141,6 +141,7 @@ def sft_phase(
     phase: str,
     resume: bool = False,
     start: tuple[Any, Any] | None = None,
+    env: Any = None,
 ) -> tuple[Any, Any, dict[str, Any]]:
     """Fine-tune on ``data`` rendered by ``renderer(model, tokenizer)``'s prompts; ``folder/sft`` and ``train.json``.
 
@@ -157,6 +158,8 @@ def sft_phase(
         resume: Read a finished phase back (``folder/sft/final`` and ``folder/train.json``); continue a killed one
             from its last checkpoint.
         start: Continue from this (model, tokenizer) instead of a fresh model.
+        env: The env the policy acts in: its instructions and format shape the training text as they shape the
+            prompts at inference (the text and chat styles carry them; ``None`` renders an env-less prompt).
 
     Returns:
         The model, its tokenizer and the summary; when no example fits ``max_length`` nothing is trained, the
@@ -167,7 +170,7 @@ def sft_phase(
         model, tok = load_trained(spec, folder / "sft" / "final")
         return model, tok, read_json(folder / "train.json")
     model, tok = start if start is not None else build_model(spec)
-    examples = encode_for(renderer(model, tok), data, tok, settings.max_length)
+    examples = encode_for(renderer(model, tok), data, tok, settings.max_length, env=env)
     if not any(e is not None for e in examples):
         summary = {"steps": 0, "skipped": f"all {len(examples)} examples longer than max_length or none given"}
         write_json(folder / "train.json", summary)

@@ -84,3 +84,29 @@ def test_a_trained_run_is_a_policy_in_a_benchmark_suite(tmp_path):
     (tmp_path / "suite.yaml").write_text(yaml.safe_dump(suite))
     result = run_suite(str(tmp_path / "suite.yaml"), tmp_path / "bench", workers=1)
     assert result.status == "complete" and result.recorded == 2
+
+
+@pytest.mark.parametrize("style", ["text", "alpaca"])
+def test_training_text_starts_with_the_prompt_the_student_sends(tmp_path, monkeypatch, style):
+    """The text style puts the env's instructions in every prompt: FireAct's training text must carry them too."""
+    import toolgym.algorithms.fireact as fireact
+    from toolgym.agents.llm.scripted import ScriptedLLM
+    from toolgym.algorithms.evaluate import evaluate
+
+    class Captured(Exception):
+        pass
+
+    def capture(model, tok, examples, *args, **kwargs):
+        raise Captured(tok.decode(next(e for e in examples if e is not None)["input_ids"]))
+
+    monkeypatch.setattr(fireact, "run_sft", capture)
+    cfg = config(style=style, train_tasks=3, eval_tasks=1, max_tokens=4, max_steps=2, num_envs=1)
+    with pytest.raises(Captured) as caught:
+        run_fireact(cfg, tmp_path / "run")
+    text = caught.value.args[0]
+    llm = ScriptedLLM(["finish[0]"], cycle=True)
+    student = fireact.student_policy(llm, style=style, thoughts=False, max_tokens=4)
+    evaluate(student, cfg.env, ["L1-0"], env_kwargs=cfg.env_kwargs, max_steps=2)
+    sent = llm.prompts[0]
+    head = sent[: sent.index("What is")]  # everything before the question: format and instructions
+    assert head.strip() and head in text, (head, text[:400])
