@@ -16,8 +16,8 @@ phases are read back, training continues from its last complete checkpoint.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +27,10 @@ from toolgym.agents import make_policy
 from toolgym.agents.prompting.training import training_segments
 from toolgym.algorithms.evaluate import evaluate, held_out_report
 from toolgym.algorithms.ledger import Ledger
-from toolgym.algorithms.models import ModelSpec, build_model, load_trained, trained_llm
+from toolgym.algorithms.models import build_model, load_trained, trained_llm
+from toolgym.algorithms.runconfig import StudentRun, TrainSettings
 from toolgym.algorithms.runio import cached_phase, read_json, write_json
-from toolgym.algorithms.sft import SFTConfig, encode_segments, run_sft
+from toolgym.algorithms.sft import encode_segments, run_sft
 from toolgym.algorithms.trajectories import cap_per_task, collect, dedupe, load_dataset, save_dataset, successes
 from toolgym.error import ConfigError
 from toolgym.records import Trajectory
@@ -39,92 +40,28 @@ __all__ = ["FireActConfig", "TrainSettings", "run_fireact", "shuffle_answers", "
 
 
 @dataclass(frozen=True)
-class TrainSettings:
-    """The SFT settings of a method (see :class:`~toolgym.algorithms.sft.SFTConfig`; the folder is the run's)."""
+class FireActConfig(StudentRun):
+    """One FireAct run: the fields of :class:`~toolgym.algorithms.runconfig.StudentRun` and these.
 
-    epochs: float = 3.0
-    max_steps: int = -1
-    learning_rate: float = 2e-3
-    batch_size: int = 32
-    grad_accum: int = 1
-    warmup_ratio: float = 0.05
-    lr_scheduler: str = "cosine"
-    weight_decay: float = 0.0
-    lora: Mapping[str, Any] | None = None
-    max_length: int = 512
-    group_by_length: bool = False
-    save_steps: int = 100
-    eval_steps: int = 0
-    threads: int | None = 1
-
-    def sft_config(self, output_dir: str | Path, seed: int, **overrides: Any) -> SFTConfig:
-        """The :class:`SFTConfig` of a training phase."""
-        from toolgym.algorithms.sft import LoraSettings
-
-        fields = {**asdict(self), **overrides}
-        lora = fields.pop("lora")
-        lora_settings = None
-        if lora is not None:
-            lora = dict(lora)
-            if "target_modules" in lora and lora["target_modules"] is not None:
-                lora["target_modules"] = tuple(lora["target_modules"])
-            lora_settings = LoraSettings(**lora)
-        return SFTConfig(output_dir=str(output_dir), seed=seed, lora=lora_settings, **fields)
-
-
-@dataclass(frozen=True)
-class FireActConfig:
-    """One FireAct run.
+    ``teacher`` may also be ``"fireact:hotpotqa"`` / ``"fireact:hotpotqa_multimethod"``: FireAct's GPT-4
+    trajectories.
 
     Attributes:
-        env: The env the student acts in.
-        env_kwargs: Its arguments for training tasks and collection.
-        eval_env_kwargs: Its arguments for evaluation (default ``env_kwargs``; e.g. MultiHop ``split="test"``).
-        teacher: A policy name or ``{"name": ..., "config": {...}}`` (``"calc-teacher"``, ``"expert-teacher"``,
-            a ReAct policy on a large model...), or ``"fireact:hotpotqa"`` / ``"fireact:hotpotqa_multimethod"``
-            for FireAct's GPT-4 trajectories.
         train_tasks: Tasks the teacher solves (from the env's ``train`` split).
         samples_per_task: Teacher samples per task.
         max_per_task: Successful trajectories kept per task.
-        eval_tasks: Held-out tasks (the ``test`` split) the student is evaluated on.
-        style: The student's format: ``"alpaca"`` (FireAct), ``"text"`` (ReAct zero-shot) or ``"chat"``.
-        thoughts: Whether the student writes thoughts (False: Act-only).
-        max_tokens: New tokens per student step.
-        max_steps: Step cap per episode.
-        model: The student model.
-        train: SFT settings.
         control: ``None``, or ``"shuffled"``: the negative control, answers shuffled across tasks.
-        seed: Seeds tasks' samples, training and sampling.
-        num_envs: Episodes side by side.
     """
 
-    env: str = "toolgym/ToolChoice-Arithmetic-v0"
-    env_kwargs: Mapping[str, Any] = field(default_factory=dict)
-    eval_env_kwargs: Mapping[str, Any] | None = None
-    teacher: str | Mapping[str, Any] = "calc-teacher"
     train_tasks: int = 3000
     samples_per_task: int = 1
     max_per_task: int = 1
-    eval_tasks: int = 150
-    style: str = "alpaca"
-    thoughts: bool = True
-    max_tokens: int = 64
-    max_steps: int | None = 8
-    model: ModelSpec = field(default_factory=ModelSpec)
-    train: TrainSettings = field(default_factory=TrainSettings)
     control: str | None = None
-    seed: int = 0
-    num_envs: int = 32
 
     def __post_init__(self) -> None:
-        if self.style not in ("alpaca", "text", "chat"):
-            raise ConfigError(f"FireActConfig.style: expected 'alpaca', 'text' or 'chat', got {self.style!r}.")
+        super().__post_init__()
         if self.control not in (None, "shuffled"):
             raise ConfigError(f"FireActConfig.control: expected None or 'shuffled', got {self.control!r}.")
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready fields."""
-        return asdict(self)
 
 
 def student_policy(
@@ -208,7 +145,7 @@ def run_fireact(config: FireActConfig, out: str | Path, *, resume: bool = False)
         raise ConfigError(f"run_fireact: {out} holds a finished run; use another folder or resume=True.")
     out.mkdir(parents=True, exist_ok=True)
     ledger = Ledger.from_dict(read_json(out / "ledger.json")) if resume and (out / "ledger.json").exists() else Ledger()
-    eval_kwargs = dict(config.eval_env_kwargs if config.eval_env_kwargs is not None else config.env_kwargs)
+    eval_kwargs = config.eval_kwargs
     env = gym.make(config.env, **dict(config.env_kwargs))
     eval_env = gym.make(config.env, **eval_kwargs)
     test = task_split(eval_env, "test", config.eval_tasks)

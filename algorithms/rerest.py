@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,9 +44,9 @@ from toolgym.agents import make_policy
 from toolgym.agents.base import mix_seed
 from toolgym.agents.closed_loop import ClosedLoopReflector, attempt_specs
 from toolgym.agents.engine import EpisodeSpec
-from toolgym.algorithms.fireact import TrainSettings
 from toolgym.algorithms.ledger import Ledger
-from toolgym.algorithms.models import ModelSpec, build_model, trained_llm
+from toolgym.algorithms.models import build_model, trained_llm
+from toolgym.algorithms.runconfig import StudentRun
 from toolgym.algorithms.runio import cached_phase, read_json, write_json
 from toolgym.algorithms.selftrain import (
     TaskSets,
@@ -78,18 +78,14 @@ MATCH_ON = ("tokens", "env_steps")
 
 
 @dataclass(frozen=True)
-class ReReSTConfig:
-    """One Re-ReST run (one arm, one seed).
+class ReReSTConfig(StudentRun):
+    """One Re-ReST run (one arm, one seed): the fields of :class:`~.runconfig.StudentRun` and these.
 
     Attributes:
-        env: The env.
-        env_kwargs: Its arguments (training, sampling, reflection, validation).
-        eval_env_kwargs: Its arguments for the test tasks (default ``env_kwargs``).
-        teacher: The policy that writes the weak start's demonstrations.
+        env_kwargs: The env's arguments for training, sampling, reflection and validation.
         demo_tasks: Demonstration tasks (the first of the ``train`` split).
         train_tasks: Tasks sampled at each iteration (the next ones).
         valid_tasks: Early-stopping tasks (the ones after those; never trained on).
-        eval_tasks: Held-out test tasks (the ``test`` split).
         iterations: Self-training iterations after ``M0``.
         samples_per_task: ``k``.
         temperature: Sampling temperature of the agent.
@@ -110,24 +106,12 @@ class ReReSTConfig:
         match_on: ``"tokens"`` or ``"env_steps"``.
         match_tolerance: The relative gap the match aims within (and reports).
         evaluate_base: Also evaluate the untrained base model.
-        style: The agent's and reflector's format (``"alpaca"``, ``"text"``, ``"chat"``).
-        thoughts: Whether they write thoughts.
-        max_tokens: New tokens per step.
-        max_steps: Step cap per episode.
         model: The base model of the agent and of the reflector.
-        train: Other SFT settings.
-        seed: Seeds everything.
-        num_envs: Episodes side by side.
     """
 
-    env: str = "toolgym/ToolChoice-Arithmetic-v0"
-    env_kwargs: Mapping[str, Any] = field(default_factory=dict)
-    eval_env_kwargs: Mapping[str, Any] | None = None
-    teacher: str | Mapping[str, Any] = "calc-teacher"
     demo_tasks: int = 100
     train_tasks: int = 1000
     valid_tasks: int = 100
-    eval_tasks: int = 150
     iterations: int = 1
     samples_per_task: int = 4
     temperature: float = 1.0
@@ -146,16 +130,9 @@ class ReReSTConfig:
     match_on: str = "tokens"
     match_tolerance: float = 0.05
     evaluate_base: bool = False
-    style: str = "alpaca"
-    thoughts: bool = True
-    max_tokens: int = 64
-    max_steps: int | None = 8
-    model: ModelSpec = field(default_factory=ModelSpec)
-    train: TrainSettings = field(default_factory=TrainSettings)
-    seed: int = 0
-    num_envs: int = 32
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.arm not in ARMS:
             raise ConfigError(f"ReReSTConfig.arm: expected one of {list(ARMS)}, got {self.arm!r}.")
         if self.reflector not in ("learned", "oracle"):
@@ -178,10 +155,6 @@ class ReReSTConfig:
                 f"0 < match_tolerance < 1, got {self.max_reflections_per_task}, {self.pairs_per_task}, "
                 f"{self.match_tolerance}."
             )
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready fields."""
-        return asdict(self)
 
 
 def reflector_pairs(samples: Sequence[Trajectory], per_task: int) -> list[tuple[Trajectory, Trajectory]]:
@@ -236,17 +209,8 @@ def run_rerest(config: ReReSTConfig, out: str | Path, *, resume: bool = False) -
         raise ConfigError(f"run_rerest: {out} holds a finished run; use another folder or resume=True.")
     out.mkdir(parents=True, exist_ok=True)
     targets = _targets(str(config.budget_from)) if config.arm == "rest_em_more" else {}
-    eval_kwargs = dict(config.eval_env_kwargs if config.eval_env_kwargs is not None else config.env_kwargs)
-    sets = task_sets(
-        config.env,
-        config.env_kwargs,
-        eval_kwargs,
-        demos=config.demo_tasks,
-        train=config.train_tasks,
-        valid=config.valid_tasks,
-        test=config.eval_tasks,
-        caller="run_rerest",
-    )
+    eval_kwargs = config.eval_kwargs
+    sets = task_sets(config, caller="run_rerest")
     ledger_path = out / "ledger.json"
     ledger = Ledger.from_dict(read_json(ledger_path)) if resume and ledger_path.exists() else Ledger()
     run = _Run(config, out, resume, sets, ledger, eval_kwargs)

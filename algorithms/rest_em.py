@@ -24,14 +24,13 @@ the budget ledger per iteration, the held-out check); ``resume=True`` continues 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from toolgym.algorithms.fireact import TrainSettings
 from toolgym.algorithms.ledger import Ledger
-from toolgym.algorithms.models import ModelSpec, build_model
+from toolgym.algorithms.models import build_model
+from toolgym.algorithms.runconfig import StudentRun
 from toolgym.algorithms.runio import cached_phase, read_json, write_json
 from toolgym.algorithms.selftrain import agent_policy, assess, demonstrations, flat_row, sft_phase, task_sets
 from toolgym.algorithms.trajectories import cap_per_task, collect, dedupe, load_dataset, save_dataset, successes
@@ -44,18 +43,13 @@ ARMS = ("rest_em", "unfiltered", "demos")
 
 
 @dataclass(frozen=True)
-class RestEMConfig:
-    """One ReST-EM run (one arm, one seed).
+class RestEMConfig(StudentRun):
+    """One ReST-EM run (one arm, one seed): the fields of :class:`~.runconfig.StudentRun` and these.
 
     Attributes:
-        env: The env.
-        env_kwargs: Its arguments (training, sampling, validation).
-        eval_env_kwargs: Its arguments for the test tasks (default ``env_kwargs``).
-        teacher: The policy that writes the weak start's demonstrations.
         demo_tasks: Demonstration tasks (the first of the ``train`` split).
         train_tasks: Tasks sampled at each iteration (the next ones of the ``train`` split).
         valid_tasks: Tasks for early stopping (the ones after those, also from ``train``; never trained on).
-        eval_tasks: Held-out test tasks (the ``test`` split).
         iterations: Self-training iterations after ``M0``.
         samples_per_task: ``k``.
         temperature: Sampling temperature of the E-step.
@@ -66,24 +60,12 @@ class RestEMConfig:
         early_stopping: Stop when validation success drops below the best so far.
         evaluate_base: Also evaluate the untrained base model (the curve's starting point, ``"base"``).
         arm: ``"rest_em"``, ``"unfiltered"`` or ``"demos"`` (see the module docstring).
-        style: The student's format (``"alpaca"``, ``"text"``, ``"chat"``).
-        thoughts: Whether the student writes thoughts.
-        max_tokens: New tokens per step.
-        max_steps: Step cap per episode.
-        model: The student model.
         train: Other SFT settings (``max_steps`` is set per phase from the step counts above).
-        seed: Seeds everything.
-        num_envs: Episodes side by side.
     """
 
-    env: str = "toolgym/ToolChoice-Arithmetic-v0"
-    env_kwargs: Mapping[str, Any] = field(default_factory=dict)
-    eval_env_kwargs: Mapping[str, Any] | None = None
-    teacher: str | Mapping[str, Any] = "calc-teacher"
     demo_tasks: int = 100
     train_tasks: int = 1000
     valid_tasks: int = 100
-    eval_tasks: int = 150
     iterations: int = 3
     samples_per_task: int = 4
     temperature: float = 1.0
@@ -94,16 +76,9 @@ class RestEMConfig:
     early_stopping: bool = False
     evaluate_base: bool = False
     arm: str = "rest_em"
-    style: str = "alpaca"
-    thoughts: bool = True
-    max_tokens: int = 64
-    max_steps: int | None = 8
-    model: ModelSpec = field(default_factory=ModelSpec)
-    train: TrainSettings = field(default_factory=TrainSettings)
-    seed: int = 0
-    num_envs: int = 32
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.arm not in ARMS:
             raise ConfigError(f"RestEMConfig.arm: expected one of {list(ARMS)}, got {self.arm!r}.")
         if self.iterations < 0 or self.samples_per_task < 1 or self.temperature <= 0:
@@ -111,10 +86,6 @@ class RestEMConfig:
                 "RestEMConfig: expected iterations >= 0, samples_per_task >= 1 and temperature > 0, got "
                 f"{self.iterations}, {self.samples_per_task}, {self.temperature}."
             )
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready fields."""
-        return asdict(self)
 
 
 def run_rest_em(config: RestEMConfig, out: str | Path, *, resume: bool = False) -> dict[str, Any]:
@@ -125,17 +96,8 @@ def run_rest_em(config: RestEMConfig, out: str | Path, *, resume: bool = False) 
     if not resume and (out / "result.json").exists():
         raise ConfigError(f"run_rest_em: {out} holds a finished run; use another folder or resume=True.")
     out.mkdir(parents=True, exist_ok=True)
-    eval_kwargs = dict(config.eval_env_kwargs if config.eval_env_kwargs is not None else config.env_kwargs)
-    sets = task_sets(
-        config.env,
-        config.env_kwargs,
-        eval_kwargs,
-        demos=config.demo_tasks,
-        train=config.train_tasks,
-        valid=config.valid_tasks,
-        test=config.eval_tasks,
-        caller="run_rest_em",
-    )
+    eval_kwargs = config.eval_kwargs
+    sets = task_sets(config, caller="run_rest_em")
     demo_ids, train_ids = sets.demos, sets.train
     report = sets.report
     ledger_path = out / "ledger.json"

@@ -53,24 +53,21 @@ class TaskSets:
     report: dict[str, Any]
 
 
-def task_sets(
-    env: str,
-    env_kwargs: Mapping[str, Any],
-    eval_kwargs: Mapping[str, Any],
-    *,
-    demos: int,
-    train: int,
-    valid: int,
-    test: int,
-    caller: str,
-) -> TaskSets:
+def task_sets(config: Any, *, caller: str) -> TaskSets:
     """Draw the task sets: demos, train and valid in that order from the ``train`` split; test from ``test``.
+
+    Args:
+        config: A self-training config (``env``, ``env_kwargs``, ``eval_kwargs``, ``demo_tasks``,
+            ``train_tasks``, ``valid_tasks``, ``eval_tasks``), e.g. a ``RestEMConfig``.
+        caller: Named in errors.
 
     Raises:
         ConfigError: The train split has fewer distinct tasks than asked for, or the test tasks are not held out.
     """
     import gymnasium as gym
 
+    env, env_kwargs, eval_kwargs = config.env, config.env_kwargs, config.eval_kwargs
+    demos, train, valid, test = config.demo_tasks, config.train_tasks, config.valid_tasks, config.eval_tasks
     pool = task_split(gym.make(env, **dict(env_kwargs)), "train", demos + train + valid)
     if len(pool) < demos + train + valid:
         raise ConfigError(
