@@ -58,8 +58,6 @@ def test_every_id_vectorises(env_id):
     status = env_class(env_id).data_status(**(gym.spec(env_id).kwargs or {}))
     if not status.available:
         pytest.skip(f"{env_id}: data not available ({status.detail})")
-    if getattr(env_class(env_id), "heavy", False):
-        pytest.skip(f"{env_id} drives an external engine in a worker process (seconds per episode)")
     _check(env_id)
 
 
