@@ -31,12 +31,13 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from toolgym.agents.base import Completion, SamplingParams
 from toolgym.agents.llm.common import image_from_data_url
 from toolgym.error import ConfigError
+from toolgym.httpserver import BackgroundHTTPServer
 
 __all__ = ["LLMServer", "main", "serve"]
 
@@ -167,7 +168,7 @@ def _chat_prompt(messages: Any, accepts_images: bool) -> list[dict[str, Any]]:
     return out
 
 
-class LLMServer:
+class LLMServer(BackgroundHTTPServer):
     """Serve an :class:`~toolgym.agents.base.LLM` over the OpenAI HTTP protocol (see the module docstring).
 
     Args:
@@ -210,8 +211,6 @@ class LLMServer:
         self.max_batch = max_batch
         self.batch_window_s = float(batch_window_s)
         self.max_wait_s = float(max_wait_s)
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
         self._batcher: _Batcher | None = None
 
     @property
@@ -219,45 +218,22 @@ class LLMServer:
         """The API root, ``http://host:port/v1``."""
         return f"http://{self.host}:{self.port}/v1"
 
-    def start(self) -> LLMServer:
-        """Bind and serve in a background thread."""
-        self._batcher = _Batcher(self.llm, self.max_batch, self.batch_window_s, self.max_wait_s)
-        self._httpd = ThreadingHTTPServer((self.host, self.port), _make_handler(self))
-        self._httpd.daemon_threads = True
-        self.port = self._httpd.server_address[1]
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="toolgym-serve", daemon=True)
-        self._thread.start()
-        logger.info("serving %s at %s", self.model_name, self.url)
-        return self
+    thread_name = "toolgym-serve"
 
-    def serve_forever(self) -> None:
-        """Bind and serve in this thread until interrupted."""
-        self._batcher = _Batcher(self.llm, self.max_batch, self.batch_window_s, self.max_wait_s)
-        self._httpd = ThreadingHTTPServer((self.host, self.port), _make_handler(self))
-        self.port = self._httpd.server_address[1]
-        logger.info("serving %s at %s", self.model_name, self.url)
-        try:
-            self._httpd.serve_forever()
-        finally:
-            self.stop()
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        return _make_handler(self)
 
-    def stop(self) -> None:
-        """Stop serving and release the port."""
-        if self._httpd is not None:
-            if self._thread is not None:
-                self._httpd.shutdown()
-                self._thread.join(timeout=5)
-            self._httpd.server_close()
-            self._httpd = None
+    def _describe(self) -> str:
+        return self.model_name
+
+    def _on_start(self) -> None:
+        """Start the batcher that groups concurrent requests into one model call."""
+        self._batcher = _Batcher(self.llm, self.max_batch, self.batch_window_s, self.max_wait_s)
+
+    def _on_stop(self) -> None:
         if self._batcher is not None:
             self._batcher.stop()
             self._batcher = None
-
-    def __enter__(self) -> LLMServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # ------------------------------------------------------------------------------------ request handling
     def _complete(self, prompts: Sequence[Any], params: SamplingParams) -> list[Completion]:

@@ -159,7 +159,7 @@ def tool_environment(env_id: str, **env_kwargs: Any) -> type[ToolEnvironment]:
     """A :class:`ToolEnvironment` class for ``env_id``: pass it as ``GRPOTrainer(environment_factory=...)``.
 
     Envs whose grammar names its tools (``calc[...]``, ``search[...]``) get one method per tool, whose single
-    argument is named after the tool's placeholder (``calc(expression)``); others get ``act(action)``.
+    argument is named after the tool's grammar slot (``calc(expression)``); others get ``act(action)``.
 
     Args:
         env_id: A registered id.
@@ -651,7 +651,7 @@ def run_grpo(config: GRPORunConfig, out: str | Path, *, resume: bool = False) ->
     from toolgym.agents.llm.scripted import ScriptedLLM
 
     def policy_factory(_: Any) -> Any:
-        # the runner and the SFT renderer use the policy's prompts and parser only: a placeholder LLM keeps the
+        # the runner and the SFT renderer use the policy's prompts and parser only: a scripted stand-in LLM keeps the
         # model's train/eval mode untouched (TRL reads it to tell training from evaluation)
         return student_policy(ScriptedLLM(["unused"]), style=config.style, thoughts=config.thoughts, max_tokens=1)
 

@@ -40,7 +40,7 @@ import threading
 import time
 import uuid
 from collections.abc import Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -48,6 +48,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from toolgym.error import ConfigError, ResetNeeded
+from toolgym.httpserver import BackgroundHTTPServer
 from toolgym.records import to_jsonable
 
 __all__ = [
@@ -248,11 +249,6 @@ def _result(obs: ToolgymObservation, session_id: str) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------- sessions
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 256  # many clients connect at once (the default backlog of 5 drops connections)
-
-
 class _RequestError(Exception):
     def __init__(self, status: int, code: str, message: str, errors: list[Any] | None = None) -> None:
         super().__init__(message)
@@ -273,7 +269,7 @@ class _Session:
         self.last: ToolgymObservation | None = None
 
 
-class EnvServer:
+class EnvServer(BackgroundHTTPServer):
     """An HTTP server of one registered env id: one env per session, sessions capped and reaped when idle.
 
     Args:
@@ -321,8 +317,6 @@ class EnvServer:
         probe.close()
         self._sessions: dict[str, _Session] = {}
         self._lock = threading.Lock()
-        self._httpd: _HTTPServer | None = None
-        self._thread: threading.Thread | None = None
         self.requests = 0
 
     # ------------------------------------------------------------------------------------ lifecycle
@@ -331,43 +325,20 @@ class EnvServer:
         """The base URL clients connect to."""
         return f"http://{self.host}:{self.port}"
 
-    def start(self) -> EnvServer:
-        """Bind and serve in a background thread; returns ``self``."""
-        self._httpd = _HTTPServer((self.host, self.port), _make_handler(self))
-        self.port = self._httpd.server_address[1]
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="toolgym-env-server", daemon=True)
-        self._thread.start()
-        logger.info("serving %s at %s (max %d sessions)", self.env_id, self.url, self.max_sessions)
-        return self
+    thread_name = "toolgym-env-server"
 
-    def serve_forever(self) -> None:
-        """Bind and serve in this thread until interrupted."""
-        self._httpd = _HTTPServer((self.host, self.port), _make_handler(self))
-        self.port = self._httpd.server_address[1]
-        logger.info("serving %s at %s (max %d sessions)", self.env_id, self.url, self.max_sessions)
-        try:
-            self._httpd.serve_forever()
-        finally:
-            self.stop()
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        return _make_handler(self)
 
-    def stop(self) -> None:
-        """Stop serving, close every session's env and release the port."""
-        if self._httpd is not None:
-            if self._thread is not None:
-                self._httpd.shutdown()
-                self._thread.join(timeout=5)
-            self._httpd.server_close()
-            self._httpd = None
+    def _describe(self) -> str:
+        return f"{self.env_id} (max {self.max_sessions} sessions)"
+
+    def _on_stop(self) -> None:
+        """Close every session's env."""
         with self._lock:
             sessions, self._sessions = list(self._sessions.values()), {}
         for s in sessions:
             s.env.close()
-
-    def __enter__(self) -> EnvServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     @property
     def active_sessions(self) -> int:
