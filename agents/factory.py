@@ -161,6 +161,7 @@ register_policy("random", "toolgym.agents.policies:RandomPolicy", "uniform over 
 register_policy("scripted", "toolgym.agents.policies:ScriptedPolicy", "replays fixed actions")
 register_policy("expert-teacher", "toolgym.agents.teachers:ExpertTeacher", "the env's expert with templated thoughts")
 register_policy("calc-teacher", "toolgym.agents.teachers:CalculatorTeacher", "arithmetic: calc, then finish[result]")
+register_policy("guess-teacher", "toolgym.agents.teachers:GuessTeacher", "arithmetic: finish[first number], no tool")
 register_policy(
     "io", "toolgym.agents.prompting.methods:AnswerPolicy", "IO prompting: question in, answer out", cot=False
 )

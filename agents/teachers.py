@@ -7,6 +7,9 @@ env offers it (the expert's plan); their trajectories are filtered on ``info["su
 * :class:`CalculatorTeacher` - ToolChoice-Arithmetic: ``calc[<the question's expression, verbatim>]``, then
   ``finish[<the calculator's output>]``: the tool-using behaviour a small model can learn (the env's own
   expert answers from the gold value, which no model can copy).
+* :class:`GuessTeacher` - ToolChoice-Arithmetic without the tool: ``finish[<the question's first number>]``, a
+  cheap and (almost always) wrong habit. Mixed into a warm start's demonstrations unfiltered, it gives a model
+  that picks the tool only some of the time: what reinforcement learning from the env's reward should repair.
 """
 
 from __future__ import annotations
@@ -20,9 +23,21 @@ from toolgym.agents.prompting.family import EnvAdapter
 from toolgym.agents.prompting.fewshot import template_thought
 from toolgym.error import ConfigError
 
-__all__ = ["CalculatorTeacher", "ExpertTeacher"]
+__all__ = ["CalculatorTeacher", "ExpertTeacher", "GuessTeacher"]
 
 _QUESTION = re.compile(r"What is (.+?)\?\s*$", re.DOTALL)
+_NUMBER = re.compile(r"-?\d+")
+
+
+def _expression(observation: Any, teacher: str) -> str:
+    """The expression of a ToolChoice-Arithmetic question."""
+    m = _QUESTION.search(observation_text(observation))
+    if m is None:
+        raise ConfigError(
+            f"{teacher}: expected a 'Question: What is <expression>?' observation (ToolChoice-Arithmetic), got "
+            f"{observation_text(observation)[:80]!r}."
+        )
+    return m.group(1).strip()
 
 
 class ExpertTeacher(BasePolicy):
@@ -64,13 +79,24 @@ class CalculatorTeacher(BasePolicy):
         """Calculate on the first step, answer with the result on the second."""
         state = self.episode(slot)
         if int(info.get("step", 0)) == 0:
-            m = _QUESTION.search(observation_text(state["first_observation"]))
-            if m is None:
-                raise ConfigError(
-                    "CalculatorTeacher: expected a 'Question: What is <expression>?' observation "
-                    f"(ToolChoice-Arithmetic), got {observation_text(state['first_observation'])[:80]!r}."
-                )
-            expression = m.group(1).strip()
+            expression = _expression(state["first_observation"], "CalculatorTeacher")
             return AgentAction(f"calc[{expression}]", thought=f"I will compute {expression} with the calculator.")
         value = observation_text(observation).strip()
         return AgentAction(f"finish[{value}]", thought=f"The calculator says {value}, so that is the answer.")
+
+
+class GuessTeacher(BasePolicy):
+    """ToolChoice-Arithmetic without the tool: ``finish[<the question's first number>]`` at once.
+
+    No tool cost and, except by chance, no success: the habit a warm start picks up from unverified logs. A model
+    imitating a mixture of this and :class:`CalculatorTeacher` chooses the tool with about the mixture's weight.
+    """
+
+    name = "guess-teacher"
+
+    def act(self, observation: Any, info: Mapping[str, Any], *, slot: int = 0) -> str:
+        """Answer with the first number of the question."""
+        expression = _expression(self.episode(slot)["first_observation"], "GuessTeacher")
+        number = _NUMBER.search(expression)
+        guess = number.group(0) if number else "0"
+        return AgentAction(f"finish[{guess}]", thought=f"I think the answer is {guess}.")

@@ -28,6 +28,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -515,7 +516,9 @@ class GRPORunConfig:
         env: The env.
         env_kwargs: Its arguments (demonstrations, GRPO tasks).
         eval_env_kwargs: Its arguments for the held-out test tasks (default ``env_kwargs``).
-        teacher: The policy whose successful demonstrations warm-start the model (``M0``).
+        teacher: The policy whose demonstrations warm-start the model (``M0``), or a mapping ``name -> weight``:
+            the demonstration tasks are dealt to the teachers in those proportions (a seeded draw).
+        filter_demos: Keep only the successful demonstrations (``False``: imitate them all, as from unverified logs).
         demo_tasks: Demonstration tasks (the first of the ``train`` split).
         train_tasks: GRPO's tasks (the first of the ``train`` split: they may include the demonstration tasks).
         eval_tasks: Held-out tasks (the ``test`` split).
@@ -526,13 +529,16 @@ class GRPORunConfig:
         train: The warm start's SFT settings.
         grpo: GRPO's settings (a mapping of :class:`GRPOSettings` fields).
         control: ``None`` or ``"shuffled"`` (rewards permuted within each batch).
+        eval_samples: Besides the greedy evaluation, this many episodes per held-out task at the rollouts'
+            temperature (the policy GRPO trains; 0: none).
         seed: Seeds tasks, the warm start, sampling and GRPO.
     """
 
     env: str = "toolgym/ToolChoice-Arithmetic-v0"
     env_kwargs: Mapping[str, Any] = field(default_factory=lambda: {"difficulty": 1})
     eval_env_kwargs: Mapping[str, Any] | None = None
-    teacher: str = "calc-teacher"
+    teacher: str | Mapping[str, float] = "calc-teacher"
+    filter_demos: bool = True
     demo_tasks: int = 200
     train_tasks: int = 400
     eval_tasks: int = 100
@@ -543,14 +549,27 @@ class GRPORunConfig:
     train: TrainSettings = field(default_factory=lambda: TrainSettings(max_steps=60, save_steps=0))
     grpo: Mapping[str, Any] = field(default_factory=dict)
     control: str | None = None
+    eval_samples: int = 0
     seed: int = 0
 
     def __post_init__(self) -> None:
+        weights = self.teachers()
+        if not weights or any(not (w > 0) for w in weights.values()):
+            raise ConfigError(
+                f"GRPORunConfig.teacher: expected a policy name or a mapping name -> positive weight, got "
+                f"{self.teacher!r}."
+            )
         if self.control not in (None, "shuffled"):
             raise ConfigError(f"GRPORunConfig.control: expected None or 'shuffled', got {self.control!r}.")
         if self.style not in ("alpaca", "text"):
             raise ConfigError(f"GRPORunConfig.style: expected 'alpaca' or 'text', got {self.style!r}.")
         self.settings()  # fail early on unknown keys
+
+    def teachers(self) -> dict[str, float]:
+        """The teachers and their weights (one teacher: weight 1)."""
+        if isinstance(self.teacher, str):
+            return {self.teacher: 1.0}
+        return {str(k): float(v) for k, v in dict(self.teacher).items()}
 
     def settings(self) -> GRPOSettings:
         """The GRPO settings as a dataclass."""
@@ -558,15 +577,29 @@ class GRPORunConfig:
         unknown = sorted(set(self.grpo) - names)
         if unknown:
             raise ConfigError(f"GRPORunConfig.grpo: expected keys among {sorted(names)}, got {unknown}.")
-        return GRPOSettings(**dict(self.grpo))
+        defaults = GRPOSettings()
+        values: dict[str, Any] = {}
+        for key, value in dict(self.grpo).items():
+            kind = type(getattr(defaults, key))
+            try:  # YAML reads 1e-4 (no dot) as a string: numbers written so are taken
+                ok = not isinstance(value, bool) and (kind is str) == isinstance(value, str)
+                values[key] = kind(value) if ok or (kind is float and isinstance(value, str)) else None
+            except ValueError:
+                values[key] = None
+            if values[key] is None or (kind is int and float(value) != values[key]):
+                article = "an" if kind is int else "a"
+                raise ConfigError(
+                    f"GRPORunConfig.grpo.{key}: expected {article} {kind.__name__}, got {value!r}; e.g. "
+                    f"{key}={getattr(defaults, key)!r}."
+                )
+        return GRPOSettings(**values)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields."""
         return asdict(self)
 
 
-def _evaluate(runner: EpisodeRunner, model: Any, tasks: Sequence[str]) -> dict[str, Any]:
-    trajs = runner.run(model, tasks, temperature=0.0, seed=0)
+def _episode_stats(trajs: Sequence[TokenTrajectory]) -> dict[str, Any]:
     returns = [t.episode_return for t in trajs]
     calls = [sum(1 for s in t.steps if s.action.lower().startswith("calc")) for t in trajs]
     return {
@@ -576,6 +609,40 @@ def _evaluate(runner: EpisodeRunner, model: Any, tasks: Sequence[str]) -> dict[s
         "calc_calls": float(np.mean(calls)) if calls else 0.0,
         "drift_steps": sum(1 for t in trajs for s in t.steps if s.drift),
     }
+
+
+def _evaluate(
+    runner: EpisodeRunner, model: Any, tasks: Sequence[str], *, samples: int = 0, temperature: float = 1.0
+) -> dict[str, Any]:
+    """Greedy held-out statistics; with ``samples``, also ``sampled`` ones (that many episodes per task)."""
+    result = _episode_stats(runner.run(model, tasks, temperature=0.0, seed=0))
+    if samples > 0:
+        repeated = [t for t in tasks for _ in range(samples)]
+        result["sampled"] = _episode_stats(runner.run(model, repeated, temperature=temperature, seed=10_007))
+    return result
+
+
+def _deal(task_ids: Sequence[str], weights: Mapping[str, float], seed: int) -> dict[str, list[str]]:
+    """Deal tasks to teachers in proportion to their weights (largest remainders; a seeded shuffle).
+
+    Example:
+        >>> {k: len(v) for k, v in _deal([f"t{i}" for i in range(10)], {"a": 0.3, "b": 0.7}, 0).items()}
+        {'a': 3, 'b': 7}
+    """
+    names = list(weights)
+    if len(names) == 1:
+        return {names[0]: list(task_ids)}
+    total = sum(weights.values())
+    exact = [len(task_ids) * weights[n] / total for n in names]
+    counts = [int(x) for x in exact]
+    for j in sorted(range(len(names)), key=lambda j: counts[j] - exact[j])[: len(task_ids) - sum(counts)]:
+        counts[j] += 1
+    order = [task_ids[int(j)] for j in np.random.default_rng([seed, 2]).permutation(len(task_ids))]
+    dealt, start = {}, 0
+    for name, count in zip(names, counts):
+        dealt[name] = order[start : start + count]
+        start += count
+    return dealt
 
 
 def run_grpo(config: GRPORunConfig, out: str | Path, *, resume: bool = False) -> dict[str, Any]:
@@ -633,11 +700,12 @@ def run_grpo(config: GRPORunConfig, out: str | Path, *, resume: bool = False) ->
     start = time.perf_counter()
     from toolgym.agents.factory import make_policy
 
-    demos = successes(
-        collect(
-            make_policy(config.teacher),
+    demos = []
+    for teacher, ids in _deal(demo_ids, config.teachers(), config.seed).items():
+        demos += collect(
+            make_policy(teacher),
             config.env,
-            demo_ids,
+            ids,
             k=1,
             seed=config.seed,
             env_kwargs=dict(config.env_kwargs),
@@ -645,7 +713,9 @@ def run_grpo(config: GRPORunConfig, out: str | Path, *, resume: bool = False) ->
             ledger=ledger,
             phase="teacher",
         )
-    )
+    demo_success = float(np.mean([t.success for t in demos])) if demos else 0.0
+    if config.filter_demos:
+        demos = successes(demos)
     model, tok = build_model(config.model)
 
     from toolgym.agents.llm.scripted import ScriptedLLM
@@ -675,7 +745,8 @@ def run_grpo(config: GRPORunConfig, out: str | Path, *, resume: bool = False) ->
         max_new_tokens=settings.max_new_tokens,
         max_length=config.model.n_positions // 2,
     )
-    before = _evaluate(eval_runner, model, test_ids)
+    evaluate = partial(_evaluate, samples=config.eval_samples, temperature=settings.temperature)
+    before = evaluate(eval_runner, model, test_ids)
     logger.info("M0 held-out: %s", before)
 
     # GRPO
@@ -749,7 +820,7 @@ def run_grpo(config: GRPORunConfig, out: str | Path, *, resume: bool = False) ->
         train_steps=int(trainer.state.global_step),
         wall_s=time.perf_counter() - start,
     )
-    after = _evaluate(eval_runner, model, test_ids)
+    after = evaluate(eval_runner, model, test_ids)
     logger.info("after GRPO held-out: %s", after)
     result = {
         "method": "grpo",
@@ -760,10 +831,21 @@ def run_grpo(config: GRPORunConfig, out: str | Path, *, resume: bool = False) ->
         "reward_after": after["reward"],
         "success_before": before["success"],
         "success_after": after["success"],
+        **(
+            {
+                "sampled_reward_before": before["sampled"]["reward"],
+                "sampled_reward_after": after["sampled"]["reward"],
+                "sampled_success_before": before["sampled"]["success"],
+                "sampled_success_after": after["sampled"]["success"],
+            }
+            if config.eval_samples > 0
+            else {}
+        ),
         "eval_before": before,
         "eval_after": after,
         "eval_tasks": len(test_ids),
         "demos": len(demos),
+        "demo_success": demo_success,
         "warmstart_steps": sft.steps,
         "grpo_steps": int(trainer.state.global_step),
         "episodes_per_step": batch,

@@ -283,7 +283,10 @@ def summarize(recipe: Recipe, results: Mapping[str, Mapping[int, Mapping[str, An
             row["success_after"] = _est({s: r["success_after"] for s, r in by_seed.items()})
             row["eval_tasks"] = next(iter(by_seed.values()))["eval_tasks"]
             if recipe.method == "grpo":  # the reward (tool costs included) is what GRPO optimises
-                for key in ("reward_before", "reward_after"):
+                keys = ("reward_before", "reward_after")
+                sampled = tuple(f"sampled_{k}_{t}" for k in ("reward", "success") for t in ("before", "after"))
+                keys += sampled if all(sampled[0] in r for r in by_seed.values()) else ()
+                for key in keys:
                     e = estimate({s: [r[key]] for s, r in by_seed.items()}, bounds=(-1.0, 1.0))
                     row[key] = {
                         "mean": e.mean,
@@ -387,6 +390,18 @@ def report_markdown(summary: Mapping[str, Any]) -> str:
             cells = [_fmt(r[k]) for k in ("reward_before", "reward_after", "success_before", "success_after")]
             steps = ",".join(str(x) for x in r["grpo_steps"])
             lines.append(f"| {arm} | {len(r['seeds'])} | {steps} | {r['eval_tasks']} | " + " | ".join(cells) + " |")
+        lines += ["", "Reward and success are greedy; the reward includes the tool costs."]
+        if all("sampled_reward_after" in r for r in arms.values()):
+            lines += [
+                "",
+                "Sampled at the rollouts' temperature (the policy GRPO trains; several episodes per held-out task):",
+                "",
+                "| arm | reward before | reward after | success before | success after |",
+                "|---|---|---|---|---|",
+            ]
+            for arm, r in arms.items():
+                keys = ("reward_before", "reward_after", "success_before", "success_after")
+                lines.append(f"| {arm} | " + " | ".join(_fmt(r["sampled_" + k]) for k in keys) + " |")
     else:
         iters = sorted({c["iteration"] for r in arms.values() for c in r["curve"]})
         base = any("base_test_success" in r for r in arms.values())

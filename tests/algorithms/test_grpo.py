@@ -72,3 +72,43 @@ def test_grpo_recipe_loads():
     assert set(recipe.arms) == {"grpo", "shuffled"} and len(recipe.seeds) >= 3
     cfg = recipe.method_config("shuffled", 1)
     assert cfg.control == "shuffled" and cfg.seed == 1 and cfg.model.init_seed == 1
+
+
+def test_grpo_settings_are_typed_and_yaml_numbers_without_a_dot_are_read():
+    from toolgym.algorithms.grpo import GRPORunConfig
+    from toolgym.error import ConfigError
+
+    assert GRPORunConfig(grpo={"learning_rate": "1e-4", "steps": 3}).settings().learning_rate == 1e-4
+    for bad, name in (({"learning_rate": "fast"}, "a float"), ({"steps": 2.5}, "an int"), ({"steps": True}, "an int")):
+        with pytest.raises(ConfigError, match=f"grpo.{next(iter(bad))}: expected {name}"):
+            GRPORunConfig(grpo=bad)
+    with pytest.raises(ConfigError, match="a str"):
+        GRPORunConfig(grpo={"loss_type": 3})
+
+
+def test_a_teacher_mixture_deals_the_demonstration_tasks_by_weight():
+    from toolgym.algorithms.grpo import GRPORunConfig, _deal
+    from toolgym.error import ConfigError
+
+    ids = [f"L1-{i}" for i in range(11)]
+    dealt = _deal(ids, {"calc-teacher": 0.5, "guess-teacher": 0.5}, seed=3)
+    assert sorted(len(v) for v in dealt.values()) == [5, 6] and sorted(sum(dealt.values(), [])) == sorted(ids)
+    assert dealt == _deal(ids, {"calc-teacher": 0.5, "guess-teacher": 0.5}, seed=3)  # seeded
+    assert dealt != _deal(ids, {"calc-teacher": 0.5, "guess-teacher": 0.5}, seed=4)
+    assert _deal(ids, {"calc-teacher": 1.0}, seed=0) == {"calc-teacher": ids}
+    assert GRPORunConfig(teacher={"calc-teacher": 1, "guess-teacher": 3}).teachers() == {
+        "calc-teacher": 1.0,
+        "guess-teacher": 3.0,
+    }
+    with pytest.raises(ConfigError, match="positive weight"):
+        GRPORunConfig(teacher={"calc-teacher": 0.0})
+
+
+def test_the_guess_teacher_answers_at_once_without_the_tool():
+    from toolgym.agents import make_policy
+    from toolgym.algorithms.trajectories import collect
+
+    trajs = collect(make_policy("guess-teacher"), "toolgym/ToolChoice-Arithmetic-v0", ["L2-0", "L2-1", "L3-4"])
+    for t in trajs:
+        first = t.question.split("What is ")[1].split()[0]
+        assert [s.action for s in t.steps] == [f"finish[{first}]"] and not t.success
