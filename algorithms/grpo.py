@@ -529,6 +529,8 @@ class GRPORunConfig:
         train: The warm start's SFT settings.
         grpo: GRPO's settings (a mapping of :class:`GRPOSettings` fields).
         control: ``None`` or ``"shuffled"`` (rewards permuted within each batch).
+        update: ``"grpo"`` (TRL's ``GRPOTrainer``) or ``"rft"``: the baseline that spends the same episodes and
+            steps on rejection-sampling fine-tuning (an Adam step on each batch's successes, failures dropped).
         eval_samples: Besides the greedy evaluation, this many episodes per held-out task at the rollouts'
             temperature (the policy GRPO trains; 0: none).
         seed: Seeds tasks, the warm start, sampling and GRPO.
@@ -549,6 +551,7 @@ class GRPORunConfig:
     train: TrainSettings = field(default_factory=lambda: TrainSettings(max_steps=60, save_steps=0))
     grpo: Mapping[str, Any] = field(default_factory=dict)
     control: str | None = None
+    update: str = "grpo"
     eval_samples: int = 0
     seed: int = 0
 
@@ -559,6 +562,10 @@ class GRPORunConfig:
                 f"GRPORunConfig.teacher: expected a policy name or a mapping name -> positive weight, got "
                 f"{self.teacher!r}."
             )
+        if self.update not in ("grpo", "rft"):
+            raise ConfigError(f"GRPORunConfig.update: expected 'grpo' or 'rft', got {self.update!r}.")
+        if self.update == "rft" and self.control is not None:
+            raise ConfigError("GRPORunConfig: control='shuffled' permutes GRPO's rewards; the rft update has none.")
         if self.control not in (None, "shuffled"):
             raise ConfigError(f"GRPORunConfig.control: expected None or 'shuffled', got {self.control!r}.")
         if self.style not in ("alpaca", "text"):
@@ -645,6 +652,114 @@ def _deal(task_ids: Sequence[str], weights: Mapping[str, float], seed: int) -> d
     return dealt
 
 
+def _train_grpo(
+    model: Any, tok: Any, dataset: Any, rollout: Callable[..., Any], config: GRPORunConfig, out: Path
+) -> tuple[Any, int, list[dict[str, Any]]]:
+    """GRPO through TRL's ``GRPOTrainer``: the trained model, its step count and TRL's log of rewards and losses."""
+    import torch
+    import trl
+
+    settings = config.settings()
+    reward_fn = shuffled_reward(config.seed) if config.control == "shuffled" else env_reward
+    batch = settings.tasks_per_step * settings.generations
+    args = trl.GRPOConfig(
+        output_dir=str(out / "grpo"),
+        max_steps=settings.steps,
+        per_device_train_batch_size=batch,
+        num_generations=settings.generations,
+        learning_rate=settings.learning_rate,
+        beta=settings.beta,
+        epsilon=settings.epsilon,
+        temperature=settings.temperature,
+        loss_type=settings.loss_type,
+        scale_rewards=settings.scale_rewards,
+        max_completion_length=settings.max_new_tokens * config.max_steps * 4,
+        # a multi-turn completion ends at the policy's stop marker, not at EOS: TRL logs it as "clipped"; it must
+        # not be masked out of the loss
+        mask_truncated_completions=False,
+        logging_steps=settings.log_every,
+        save_strategy="no",
+        report_to=[],
+        seed=config.seed,
+        use_cpu=not torch.cuda.is_available(),
+        bf16=False,
+        lr_scheduler_type="constant",
+        warmup_steps=0,
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+    )
+    model.train()
+    trainer = trl.GRPOTrainer(
+        model=model,
+        reward_funcs=[reward_fn],
+        args=args,
+        train_dataset=dataset,
+        processing_class=tok,
+        rollout_func=rollout,
+    )
+    trainer.model.train()  # GRPOTrainer leaves a given model's mode alone; TRL reads it to tell train from eval
+    trainer.train()
+    log = [r for r in trainer.state.log_history if "reward" in r or "loss" in r]
+    return trainer.model, int(trainer.state.global_step), log
+
+
+def _train_rft(
+    model: Any,
+    runner: EpisodeRunner,
+    prompt_tasks: Mapping[str, str],
+    settings: GRPOSettings,
+    seed: int,
+    on_rollouts: Callable[[list[TokenTrajectory]], None],
+) -> tuple[Any, int, list[dict[str, Any]]]:
+    """The baseline at GRPO's budget: each step samples the same episodes, then one Adam step on the successes.
+
+    Online rejection-sampling fine-tuning (RFT; ReST-EM's filter, one step per batch): the loss is the mean
+    negative log-likelihood of the model's own tokens in the successful episodes (the env's tokens masked, the ids
+    as sampled); failures are dropped, where GRPO also pushes down on them. Same optimizer (Adam, no weight
+    decay), learning rate, steps, tasks per step, group size and temperature as GRPO.
+    """
+    import torch
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=settings.learning_rate, weight_decay=0.0)
+    tasks = list(dict.fromkeys(prompt_tasks.values()))
+    rng = np.random.default_rng([seed, 3])
+    device = next(model.parameters()).device
+    pad = runner.tokenizer.pad_token_id
+    log: list[dict[str, Any]] = []
+    for step in range(settings.steps):
+        picks = rng.choice(len(tasks), size=min(settings.tasks_per_step, len(tasks)), replace=False)
+        batch = [tasks[int(j)] for j in picks for _ in range(settings.generations)]
+        trajs = runner.run(model, batch, temperature=settings.temperature, seed=seed * 7919 + step)
+        on_rollouts(trajs)
+        rows = [t.to_tensors() for t in trajs if t.success]
+        entry: dict[str, Any] = {"step": step + 1, "reward": float(np.mean([t.episode_return for t in trajs]))}
+        if rows:
+            width = max(len(r["input_ids"]) for r in rows)
+            ids = torch.full((len(rows), width), pad, dtype=torch.long)
+            labels = torch.full((len(rows), width), -100, dtype=torch.long)
+            mask = torch.zeros((len(rows), width), dtype=torch.long)
+            for i, r in enumerate(rows):  # right-padded: positions are those the ids were sampled at
+                n = len(r["input_ids"])
+                ids[i, :n], labels[i, :n], mask[i, :n] = (
+                    torch.as_tensor(r["input_ids"]),
+                    torch.as_tensor(r["labels"]),
+                    1,
+                )
+            model.train()
+            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits[:, :-1]
+            loss = torch.nn.functional.cross_entropy(
+                logits.reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1).to(device), ignore_index=-100
+            )
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            entry["loss"] = float(loss.detach())
+        entry["kept"] = len(rows)
+        log.append(entry)
+    return model, settings.steps, log
+
+
 def run_grpo(config: GRPORunConfig, out: str | Path, *, resume: bool = False) -> dict[str, Any]:
     """Warm start, then GRPO through TRL's ``GRPOTrainer``; held-out reward and success before and after.
 
@@ -667,7 +782,7 @@ def run_grpo(config: GRPORunConfig, out: str | Path, *, resume: bool = False) ->
     from toolgym.splits import task_split
 
     torch = require("torch", "llm", "GRPO")
-    trl = require("trl", "train", "GRPO")
+    require("trl", "train", "GRPO")  # fail before the warm start
     datasets = require("datasets", "train", "GRPO")
     out = Path(out)
     if (out / "result.json").exists():
@@ -766,50 +881,15 @@ def run_grpo(config: GRPORunConfig, out: str | Path, *, resume: bool = False) ->
             }
         )
 
-    rollout = make_rollout_func(
-        runner, prompt_tasks, temperature=settings.temperature, seed=config.seed, on_rollouts=on_rollouts
-    )
-    reward_fn = shuffled_reward(config.seed) if config.control == "shuffled" else env_reward
     batch = settings.tasks_per_step * settings.generations
-    args = trl.GRPOConfig(
-        output_dir=str(out / "grpo"),
-        max_steps=settings.steps,
-        per_device_train_batch_size=batch,
-        num_generations=settings.generations,
-        learning_rate=settings.learning_rate,
-        beta=settings.beta,
-        epsilon=settings.epsilon,
-        temperature=settings.temperature,
-        loss_type=settings.loss_type,
-        scale_rewards=settings.scale_rewards,
-        max_completion_length=settings.max_new_tokens * config.max_steps * 4,
-        # a multi-turn completion ends at the policy's stop marker, not at EOS: TRL logs it as "clipped"; it must
-        # not be masked out of the loss
-        mask_truncated_completions=False,
-        logging_steps=settings.log_every,
-        save_strategy="no",
-        report_to=[],
-        seed=config.seed,
-        use_cpu=not torch.cuda.is_available(),
-        bf16=False,
-        lr_scheduler_type="constant",
-        warmup_steps=0,
-        disable_tqdm=True,
-        dataloader_num_workers=0,
-    )
-    model.train()
     start = time.perf_counter()
-    trainer = trl.GRPOTrainer(
-        model=model,
-        reward_funcs=[reward_fn],
-        args=args,
-        train_dataset=dataset,
-        processing_class=tok,
-        rollout_func=rollout,
-    )
-    trainer.model.train()  # GRPOTrainer leaves a given model's mode alone; TRL reads it to tell train from eval
-    trainer.train()
-    model = trainer.model
+    if config.update == "rft":
+        model, steps, log = _train_rft(model, runner, prompt_tasks, settings, config.seed, on_rollouts)
+    else:
+        rollout = make_rollout_func(
+            runner, prompt_tasks, temperature=settings.temperature, seed=config.seed, on_rollouts=on_rollouts
+        )
+        model, steps, log = _train_grpo(model, tok, dataset, rollout, config, out)
     model.eval()
     ledger.add(
         "grpo",
@@ -817,13 +897,14 @@ def run_grpo(config: GRPORunConfig, out: str | Path, *, resume: bool = False) ->
         env_steps=runner.env_steps,
         prompt_tokens=runner.prompt_tokens,
         completion_tokens=runner.completion_tokens,
-        train_steps=int(trainer.state.global_step),
+        train_steps=steps,
         wall_s=time.perf_counter() - start,
     )
     after = evaluate(eval_runner, model, test_ids)
     logger.info("after GRPO held-out: %s", after)
     result = {
         "method": "grpo",
+        "update": config.update,
         "control": config.control,
         "seed": config.seed,
         "env": config.env,
@@ -847,10 +928,10 @@ def run_grpo(config: GRPORunConfig, out: str | Path, *, resume: bool = False) ->
         "demos": len(demos),
         "demo_success": demo_success,
         "warmstart_steps": sft.steps,
-        "grpo_steps": int(trainer.state.global_step),
+        "grpo_steps": steps,
         "episodes_per_step": batch,
         "curve": curve,
-        "trl_log": [r for r in trainer.state.log_history if "reward" in r or "loss" in r],
+        "trl_log": log,
         "ledger": ledger.to_dict(),
         "held_out": report,
         "config": config.to_dict(),

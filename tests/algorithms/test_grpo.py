@@ -54,6 +54,27 @@ def test_grpo_and_its_shuffled_control_run_end_to_end(tmp_path):
     assert all(isinstance(c["drift_steps"], int) and c["drift_steps"] >= 0 for c in g["curve"])
 
 
+@pytest.mark.slow
+def test_grpo_learns_the_tool_choice_and_its_shuffled_control_does_not(tmp_path):
+    """The shortened grpo-tool-choice recipe: M0 picks the calculator about half the time; 20 GRPO steps."""
+    import torch
+
+    from toolgym.algorithms.grpo import run_grpo
+    from toolgym.benchmarks.training import load_recipe
+
+    os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+    torch.set_num_threads(1)
+    recipe = load_recipe("grpo-tool-choice", ["config.grpo.steps=20", "config.eval_samples=4"])
+    g, s = (run_grpo(recipe.method_config(arm, 0), tmp_path / arm) for arm in ("grpo", "shuffled"))
+    assert g["sampled_reward_before"] == s["sampled_reward_before"]  # the same M0
+    assert 0.2 < g["sampled_success_before"] < 0.7  # it chooses the tool some of the time
+    # the reward rises with GRPO, and by the reward: the control, same steps and episodes, stays where it was
+    assert g["sampled_reward_after"] - g["sampled_reward_before"] > 0.2
+    assert g["sampled_reward_after"] - s["sampled_reward_after"] > 0.2
+    assert abs(s["sampled_reward_after"] - s["sampled_reward_before"]) < 0.1
+    assert g["eval_after"]["sampled"]["calc_calls"] > s["eval_after"]["sampled"]["calc_calls"] + 0.2
+
+
 def test_grpo_config_rejects_unknown_settings():
     from toolgym.algorithms.grpo import GRPORunConfig
     from toolgym.error import ConfigError
@@ -62,6 +83,10 @@ def test_grpo_config_rejects_unknown_settings():
         GRPORunConfig(grpo={"stepz": 3})
     with pytest.raises(ConfigError, match="control"):
         GRPORunConfig(control="random")
+    with pytest.raises(ConfigError, match="update: expected 'grpo' or 'rft'"):
+        GRPORunConfig(update="ppo")
+    with pytest.raises(ConfigError, match="the rft update has none"):
+        GRPORunConfig(update="rft", control="shuffled")
 
 
 def test_grpo_recipe_loads():
