@@ -164,6 +164,10 @@ register_policy(
     "toolgym.agents.heuristic:HeuristicPolicy",
     "rule-based baseline: one tool call on the question's key phrase, then an answer from its output",
 )
+register_policy(
+    "vqa-tools", "toolgym.agents.vqa:ToolUsingPolicy", "VQA: parses the question, answers through the visual tools"
+)
+register_policy("vqa-program", "toolgym.agents.vqa:ProgramPolicy", "VQA program mode: submits one written program")
 register_policy("expert-teacher", "toolgym.agents.teachers:ExpertTeacher", "the env's expert with templated thoughts")
 register_policy("calc-teacher", "toolgym.agents.teachers:CalculatorTeacher", "arithmetic: calc, then finish[result]")
 register_policy(
