@@ -391,7 +391,9 @@ def policy_accuracy(env: gym.Env, policy: Any, task_ids: Iterable[str], *, max_f
     t0 = time.perf_counter()
     for task_id in task_ids:
         episode = run_episode(policy, env, task_id=task_id)
-        task = base.task if getattr(base.task, "task_id", None) == task_id else None  # None: the reset failed
+        task = getattr(base, "task", None)  # the episode's VQATask; stale when the reset failed
+        if getattr(task, "task_id", None) != task_id:
+            task = None
         report.steps += episode.result.steps
         kinds[task.kind if task else ""].add(episode.result.success)
         if not episode.result.success and len(report.failures) < max_failures:
