@@ -9,7 +9,9 @@ Build a policy by name and roll it out over environments::
     print(sum(e.result.success for e in episodes))
 
 The protocols (:class:`Policy`, :class:`LLM`, :class:`Reflector`) are in :mod:`toolgym.agents.base`; the
-policies without a model in :mod:`toolgym.agents.policies`; the engine in :mod:`toolgym.agents.engine`.
+policies without a model in :mod:`toolgym.agents.policies`, :mod:`toolgym.agents.heuristic` (the rule-based
+baseline) and :mod:`toolgym.agents.vqa` (the VQA envs' scripted policies); the engine in
+:mod:`toolgym.agents.engine`. Every policy is built by name with :func:`make_policy`.
 Nothing heavy (torch, transformers, HTTP clients) is imported until a backend that needs it is built.
 """
 

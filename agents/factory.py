@@ -159,6 +159,15 @@ def make_policy(name: str, **config: Any) -> Any:
 register_policy("expert", "toolgym.agents.policies:ExpertPolicy", "the environment's expert (oracle) policy")
 register_policy("random", "toolgym.agents.policies:RandomPolicy", "uniform over admissible actions or tool calls")
 register_policy("scripted", "toolgym.agents.policies:ScriptedPolicy", "replays fixed actions")
+register_policy(
+    "heuristic",
+    "toolgym.agents.heuristic:HeuristicPolicy",
+    "rule-based baseline: one tool call on the question's key phrase, then an answer from its output",
+)
+register_policy(
+    "vqa-tools", "toolgym.agents.vqa:ToolUsingPolicy", "VQA: parses the question, answers through the visual tools"
+)
+register_policy("vqa-program", "toolgym.agents.vqa:ProgramPolicy", "VQA program mode: submits one written program")
 register_policy("expert-teacher", "toolgym.agents.teachers:ExpertTeacher", "the env's expert with templated thoughts")
 register_policy("calc-teacher", "toolgym.agents.teachers:CalculatorTeacher", "arithmetic: calc, then finish[result]")
 register_policy("guess-teacher", "toolgym.agents.teachers:GuessTeacher", "arithmetic: finish[first number], no tool")

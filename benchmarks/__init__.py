@@ -7,10 +7,11 @@
     print(leaderboard(result.out))
     write_report(result.out)                            # runs/quick/report.html
 
-Importing this package registers the ``heuristic`` baseline policy (:mod:`toolgym.benchmarks.baselines`).
+``HeuristicPolicy``, the rule-based baseline, lives in :mod:`toolgym.agents.heuristic` (``make_policy("heuristic")``);
+it is re-exported here.
 """
 
-from toolgym.benchmarks.baselines import HeuristicPolicy
+from toolgym.agents.heuristic import HeuristicPolicy
 from toolgym.benchmarks.plan import Cell, EpisodeRef, Plan, resolve
 from toolgym.benchmarks.runner import RunResult, plan_suite, run_suite
 from toolgym.benchmarks.store import ResultStore, RunDirError, StoreError, read_meta, read_records

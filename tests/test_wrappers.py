@@ -1,4 +1,4 @@
-"""toolgym.wrappers: the Discrete view over admissible actions (SB3, tabular learners) and multi-trial episodes."""
+"""toolgym.wrappers: the Discrete view over admissible actions (SB3, tabular learners)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from toolgym.error import ConfigError
-from toolgym.wrappers import DiscreteActions, HashedBagOfWords, MultiTrial
+from toolgym.wrappers import DiscreteActions, HashedBagOfWords
 
 
 def household(**kwargs):
@@ -127,43 +127,3 @@ def test_stable_baselines3_runs_unchanged_and_ppo_learns_a_household():
     assert success_rate(ppo) < 0.5  # untrained (a random policy wins about 4% of these episodes)
     ppo.learn(30_000)
     assert success_rate(ppo) >= 0.8
-
-
-def test_multi_trial_retries_the_same_task_after_failure():
-    env = MultiTrial(household(max_steps=2), max_trials=3)
-    _, info = env.reset(seed=0)
-    task = info["task_id"]
-    assert (info["trial"], info["max_trials"], info["previous_trials"]) == (0, 3, [])
-    for trial in (1, 2):
-        env.step("look")
-        _, _, _, truncated, info = env.step("look")
-        assert truncated and info["trial"] == trial - 1 and not info["success"]
-        _, info = env.reset()
-        assert info["task_id"] == task and info["trial"] == trial
-        assert len(info["previous_trials"]) == trial and info["previous_trials"][-1]["steps"] == 2
-    env.step("look")
-    env.step("look")
-    _, info = env.reset()  # trials exhausted: a new task
-    assert info["trial"] == 0 and info["previous_trials"] == []
-
-
-def test_multi_trial_moves_on_after_success_or_when_asked():
-    env = MultiTrial(household(), max_trials=5)
-    base = env.unwrapped
-    _, info = env.reset(seed=3)
-    first = info["task_id"]
-    done = False
-    while not done:
-        _, _, terminated, truncated, info = env.step(base.expert_action())
-        done = terminated or truncated
-    assert info["success"] and info["trial"] == 0
-    _, info = env.reset()
-    assert info["trial"] == 0 and info["task_id"] != first
-    second = info["task_id"]
-    env.step("look")
-    _, info = env.reset(options={"new_task": True})
-    assert info["trial"] == 0 and info["task_id"] != second
-    _, info = env.reset(seed=3)  # an explicit seed always starts over
-    assert info["task_id"] == first and info["trial"] == 0
-    with pytest.raises(ConfigError):
-        MultiTrial(household(), max_trials=0)

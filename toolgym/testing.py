@@ -10,6 +10,7 @@ toolgym's test suite runs these on every registered id; call them in your tests 
 * :func:`check_snapshot_roundtrip` - step, snapshot, step, restore, step again: identical outputs.
 * :func:`check_bad_actions` - hostile action texts never raise and are flagged invalid or handled.
 * :func:`check_text_env` - all of the above plus Gymnasium's ``check_env`` with warnings as errors.
+* :func:`collect_transitions` - one seeded episode of a test policy (:func:`mixed_action`), every transition kept.
 """
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ __all__ = [
     "check_pickle",
     "check_snapshot_roundtrip",
     "check_text_env",
+    "collect_transitions",
     "mixed_action",
-    "rollout",
     "unwrap",
 ]
 
@@ -106,7 +107,7 @@ def mixed_action(env: TextEnv, rng: np.random.Generator, info: dict[str, Any]) -
     return env.action_space.sample()
 
 
-def rollout(
+def collect_transitions(
     env: gym.Env,
     seed: int,
     policy: Callable[[TextEnv, np.random.Generator, dict[str, Any]], str] = mixed_action,
@@ -114,7 +115,15 @@ def rollout(
     max_steps: int = 50,
     options: dict[str, Any] | None = None,
 ) -> list[tuple[Any, ...]]:
-    """Reset with ``seed`` and run ``policy`` (seeded by ``seed``) to the end; return the transitions."""
+    """Reset with ``seed`` and run ``policy`` (seeded by ``seed``) to the end; return the raw transitions.
+
+    The checks compare these exactly (observations and infos as the env returned them), which is why they do not
+    go through :func:`toolgym.agents.rollout`: that engine runs agents and records text :class:`~toolgym.records.Step`
+    records, and the kernel does not import agents.
+
+    Returns:
+        ``("reset", observation, info)``, then ``(action, observation, reward, terminated, truncated, info)`` per step.
+    """
     base = unwrap(env)
     rng = np.random.default_rng(seed)
     base.action_space.seed(seed)
@@ -134,7 +143,7 @@ def check_determinism(make: Callable[[], gym.Env], seeds: Sequence[int] = (0, 1,
     for seed in seeds:
         a, b = make(), make()
         try:
-            ra, rb = rollout(a, seed), rollout(b, seed)
+            ra, rb = collect_transitions(a, seed), collect_transitions(b, seed)
         finally:
             a.close()
             b.close()

@@ -1,4 +1,4 @@
-"""Generic wrappers for toolgym environments: discrete views for classic RL, and multi-trial episodes.
+"""Generic wrappers for toolgym environments: discrete views for classic RL, and the tool-choice view.
 
 * :class:`DiscreteActions` - for environments that list ``info["admissible_actions"]`` (the household
   family, or any env with a finite action set): action ``i`` is the ``i``-th admissible action, the action
@@ -11,11 +11,11 @@
   the question and of the episode so far; the reward is the env's ``success - λ·cost`` with its breakdown in
   ``info``; ``action_masks()`` marks the available options. Options are :class:`Option` objects (ready-made
   ones in :mod:`toolgym.agents.options`).
-* :class:`MultiTrial` - Reflexion's protocol: after a failed episode, the next ``reset()`` re-attempts the
-  *same* task, up to ``max_trials`` times; ``info["trial"]`` says which attempt this is.
 
 Both follow Gymnasium's wrapper conventions (subclasses of :class:`gymnasium.Wrapper`, constructor arguments
 recorded with :class:`gymnasium.utils.RecordConstructorArgs`, no attribute forwarding beyond Gymnasium's).
+Multi-trial (Reflexion) episodes are not a wrapper: the rollout engine re-runs a task when the policy's
+``end_episodes`` hook asks (:mod:`toolgym.agents.engine`).
 """
 
 from __future__ import annotations
@@ -36,7 +36,6 @@ from toolgym.records import Step
 __all__ = [
     "DiscreteActions",
     "HashedBagOfWords",
-    "MultiTrial",
     "Option",
     "OptionContext",
     "ToolChoice",
@@ -233,98 +232,6 @@ class DiscreteActions(gym.Wrapper[np.ndarray, np.int64, Any, str], gym.utils.Rec
     def action_masks(self) -> np.ndarray:
         """The valid indices now (the method sb3-contrib's ``MaskablePPO`` calls)."""
         return self._mask()
-
-
-class MultiTrial(gym.Wrapper[Any, Any, Any, Any], gym.utils.RecordConstructorArgs):
-    """Reflexion's multi-trial episodes: after a failure, the next ``reset()`` re-attempts the same task.
-
-    ``reset(seed=..., options=...)`` with a seed or a ``task_id`` starts a *new* task at trial 0. A plain
-    ``reset()`` after an episode that failed (``info["success"]`` false) starts trial ``t + 1`` of the same
-    task (the env is reset with ``options={"task_id": ...}``), until ``max_trials`` attempts were made; after
-    a success or the last trial, a plain ``reset()`` moves on to a new task. ``options={"new_task": True}``
-    moves on at once.
-
-    ``info`` carries ``trial`` (0-based), ``max_trials`` and, after reset, ``previous_trials``: one record per
-    earlier attempt of this task (``success``, ``steps``, ``feedback``) for a reflector to read.
-
-    Args:
-        env: A toolgym environment (any env that accepts ``options={"task_id": ...}``).
-        max_trials: Attempts per task (Reflexion uses up to 10 on ALFWorld; default 3).
-
-    Example:
-        >>> import gymnasium as gym
-        >>> import toolgym
-        >>> env = MultiTrial(gym.make("toolgym/Household-v0", max_steps=2), max_trials=2)
-        >>> _, info = env.reset(seed=0)
-        >>> first = info["task_id"]
-        >>> _ = env.step("look"); _, _, _, truncated, _ = env.step("look")
-        >>> _, info = env.reset()
-        >>> (info["trial"], info["task_id"] == first)
-        (1, True)
-    """
-
-    def __init__(self, env: gym.Env, max_trials: int = 3) -> None:
-        """Wrap ``env`` (see the class docstring for the arguments)."""
-        gym.utils.RecordConstructorArgs.__init__(self, max_trials=max_trials)
-        gym.Wrapper.__init__(self, env)
-        if not isinstance(max_trials, int) or max_trials < 1:
-            raise ConfigError(f"MultiTrial: expected max_trials to be a positive int, got {max_trials!r}.")
-        self.max_trials = max_trials
-        self._task_id: str | None = None
-        self._trial = 0
-        self._history: list[dict[str, Any]] = []
-        self._steps = 0
-        self._last: dict[str, Any] | None = None
-
-    @property
-    def trial(self) -> int:
-        """The current attempt (0-based)."""
-        return self._trial
-
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict]:
-        """Start the next attempt of the current task, or a new task (see the class docstring)."""
-        opts = dict(options or {})
-        new_task = bool(opts.pop("new_task", False))
-        retry = (
-            not new_task
-            and seed is None
-            and "task_id" not in opts
-            and self._task_id is not None
-            and self._last is not None
-            and not self._last.get("success", False)
-            and self._trial + 1 < self.max_trials
-        )
-        if self._last is not None and self._task_id is not None:
-            self._history.append(
-                {
-                    "success": bool(self._last.get("success", False)),
-                    "steps": self._steps,
-                    "feedback": str(self._last.get("feedback", "")),
-                }
-            )
-        if retry:
-            self._trial += 1
-            obs, info = self.env.reset(options={**opts, "task_id": self._task_id})
-        else:
-            self._trial = 0
-            self._history = []
-            obs, info = self.env.reset(seed=seed, options=opts or None)
-            self._task_id = str(info.get("task_id", ""))
-        self._last = None
-        self._steps = 0
-        info = dict(info)
-        info.update(trial=self._trial, max_trials=self.max_trials, previous_trials=list(self._history))
-        return obs, info
-
-    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict]:
-        """Step the env; ``info`` gains ``trial`` and ``max_trials``."""
-        obs, reward, terminated, truncated, info = self.env.step(action)
-        self._steps += 1
-        info = dict(info)
-        info.update(trial=self._trial, max_trials=self.max_trials)
-        if terminated or truncated:
-            self._last = info
-        return obs, reward, terminated, truncated, info
 
 
 @dataclass

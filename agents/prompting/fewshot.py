@@ -29,6 +29,8 @@ from typing import Any
 import gymnasium as gym
 
 from toolgym.agents.base import observation_text
+from toolgym.agents.engine import run_episode
+from toolgym.agents.policies import ExpertPolicy
 from toolgym.agents.prompting.family import EnvAdapter, strip_code_fence
 from toolgym.data import DATA_DIR_ENV
 from toolgym.error import ConfigError
@@ -315,6 +317,8 @@ def _fresh_env(env: gym.Env) -> gym.Env | None:
 def expert_examples(env: gym.Env, k: int = 2, *, max_steps: int = 30) -> list[Example]:
     """Examples made by the env's expert on the ``examples`` split, with templated thoughts.
 
+    Each example is one :func:`~toolgym.agents.run_episode` of the ``expert`` policy, at most ``max_steps`` steps.
+
     The tasks are the first of the env's ``examples`` split (:mod:`toolgym.splits`), which no random draw gives
     and no ``train`` or ``test`` task shares a question with, so an evaluated task is never its own example.
     Only successful expert episodes are kept; envs without an expert give ``[]``.
@@ -338,6 +342,7 @@ def _expert_examples(env: gym.Env, k: int, max_steps: int) -> list[Example]:
     if work is None:
         return []
     adapter = EnvAdapter.from_env(work)
+    expert = ExpertPolicy()
     out: list[Example] = []
     try:
         try:
@@ -347,25 +352,17 @@ def _expert_examples(env: gym.Env, k: int, max_steps: int) -> list[Example]:
         for i, task_id in enumerate(ids):
             if len(out) >= k:
                 break
-            try:
-                obs, info = work.reset(seed=i, options={"task_id": task_id})
-                question = observation_text(obs)
-                steps: list[tuple[str | None, str, str]] = []
-                done = False
-                for _ in range(max_steps):
-                    action = str(work.unwrapped.expert_action())
-                    obs, _, terminated, truncated, info = work.step(action)
-                    steps.append((_thought(adapter, action), action, observation_text(obs)))
-                    done = terminated or truncated
-                    if done:
-                        break
-            except NotImplementedError:
+            episode = run_episode(expert, work, seed=i, task_id=task_id, max_steps=max_steps)
+            error = episode.result.error or ""
+            if error.startswith("NotImplementedError"):  # the env has no expert
                 return []
-            except Exception:
-                logger.debug("expert example %d failed", i, exc_info=True)
+            if error:
+                logger.debug("expert example %d failed: %s", i, error)
                 continue
-            if not (done and info.get("success")):
+            if not episode.result.success:
                 continue
+            question = observation_text(expert.episode(0)["first_observation"])
+            steps = [(_thought(adapter, s.action), s.action, s.observation) for s in episode.trajectory.steps]
             final = adapter.answer_of(steps[-1][1]) or ""
             if adapter.code_answers:
                 final = strip_code_fence(final)

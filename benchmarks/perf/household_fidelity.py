@@ -3,8 +3,9 @@
 Three checks, each printed as a table row and written to ``--out``:
 
 * ``replay``: the official handcoded expert's recorded trajectories (every command and the official
-  observation) replayed through ``toolgym/ALFWorld-v0``, per split: observations identical byte for byte,
-  identical after whitespace normalisation, and games with the same ``won`` flag.
+  observation) replayed through ``toolgym/ALFWorld-v0`` (:func:`toolgym.benchmarks.fidelity.replay_trajectories`),
+  per split: observations identical byte for byte, identical after whitespace normalisation, and games with the
+  same ``won`` flag.
 * ``--record SPLIT``: first *record* the official expert's trajectories with the official engine
   (``AlfredExpert`` handcoded, at most 200 steps, as ALFWorld's ``AlfredTWEnv`` runs it in training mode)
   for ``--games`` games of SPLIT, write them as JSON lines (``--record-out``), and replay those too.
@@ -26,54 +27,16 @@ import json
 import tarfile
 import tempfile
 import time
-from collections import Counter
 from pathlib import Path
 
-import gymnasium as gym
 import numpy as np
 
 import toolgym  # noqa: F401
+from toolgym.benchmarks.fidelity import replay_trajectories
 from toolgym.data import fetch
 from toolgym.envs.household import engine as E
 from toolgym.envs.household.expert import command, plan
 from toolgym.envs.household.games import game_file, load_split, load_world, read_trajectories, split_file
-
-
-def norm(text: str) -> str:
-    return " ".join(text.split())
-
-
-def replay(split: str, trajectories) -> dict:
-    env = gym.make("toolgym/ALFWorld-v0", split=split, max_steps=1000).unwrapped
-    games = steps = exact = same = won_same = won = 0
-    mismatch = Counter()
-    for traj in trajectories:
-        obs, _ = env.reset(options={"task_id": traj["path"]})
-        games += 1
-        steps += 1
-        exact += obs == traj["initial_observation"]
-        same += norm(obs) == norm(traj["initial_observation"])
-        got_won = False
-        for step in traj["steps"]:
-            obs, _, _, _, info = env.step(step["action"])
-            steps += 1
-            exact += obs == step["observation"]
-            if norm(obs) == norm(step["observation"]):
-                same += 1
-            else:
-                mismatch[step["action"].split(" ")[0]] += 1
-            got_won = got_won or info["won"]
-        won_same += got_won == traj["won"]
-        won += got_won
-    return {
-        "games": games,
-        "observations": steps,
-        "identical": exact,
-        "identical_after_whitespace": same,
-        "won_agree": won_same,
-        "won": won,
-        "mismatch_by_verb": dict(mismatch),
-    }
 
 
 def record(split: str, games: int, out: Path) -> list[dict]:
@@ -181,13 +144,13 @@ def main() -> None:
         )
 
     for split in args.splits:
-        result[f"replay/{split}"] = r = replay(split, read_trajectories(split))
+        result[f"replay/{split}"] = r = replay_trajectories(split, read_trajectories(split)).to_dict()
         show(f"replay {split}", r)
     if args.record:
         t0 = time.perf_counter()
         rows = record(args.record, args.games, Path(args.record_out))
         result["record_seconds"] = time.perf_counter() - t0
-        result[f"recorded/{args.record}"] = r = replay(args.record, rows)
+        result[f"recorded/{args.record}"] = r = replay_trajectories(args.record, rows).to_dict()
         show(f"recorded {args.record}", r)
     if args.direct:
         result["direct"] = r = direct(

@@ -26,10 +26,11 @@ from pathlib import Path
 import numpy as np
 
 import toolgym
+from toolgym.agents import ExpertPolicy
+from toolgym.agents.vqa import ProgramPolicy, ToolUsingPolicy, policy_accuracy
 from toolgym.envs.vqa.easyvqa import IMAGES, QUESTIONS, is_available, load_easy_vqa
 from toolgym.envs.vqa.env import EasyVQAEnv, ShapesVQAEnv
-from toolgym.envs.vqa.evaluate import easy_vqa_tool_accuracy, policy_accuracy, shapes_tool_accuracy
-from toolgym.envs.vqa.policies import OraclePolicy, ProgramPolicy, ToolUsingPolicy
+from toolgym.envs.vqa.evaluate import easy_vqa_tool_accuracy, shapes_tool_accuracy
 from toolgym.envs.vqa.scene import DIFFICULTIES, generate_scene, render_scene
 from toolgym.envs.vqa.tools import VisualTools, format_box
 from toolgym.envs.vqa.vision import analyze
@@ -146,7 +147,7 @@ def main() -> None:
         ids = [f"shapes-{n}" for n in range(n_tasks)]
         rep = policy_accuracy(env, ToolUsingPolicy(), ids)
         policies[f"ShapesVQA {name}: tool-using policy"] = rep.to_dict()
-        policies[f"ShapesVQA {name}: oracle"] = policy_accuracy(env, OraclePolicy(env), ids[:200]).to_dict()
+        policies[f"ShapesVQA {name}: oracle"] = policy_accuracy(env, ExpertPolicy(), ids[:200]).to_dict()
     for name in ("medium", "hard"):
         env = ShapesVQAEnv(difficulty=name, mode="program")
         ids = [f"shapes-{n}" for n in range(n_tasks // 5)]
@@ -163,7 +164,7 @@ def main() -> None:
         env = EasyVQAEnv()
         ids = env.task_ids()[:: (20 if args.quick else 1)]
         policies["easy-VQA: tool-using policy"] = policy_accuracy(env, ToolUsingPolicy(), ids).to_dict()
-        policies["easy-VQA: oracle"] = policy_accuracy(env, OraclePolicy(env), ids).to_dict()
+        policies["easy-VQA: oracle"] = policy_accuracy(env, ExpertPolicy(), ids).to_dict()
     results["policies"] = policies
 
     # ---- tool accuracy

@@ -1,4 +1,4 @@
-"""Measuring the visual tools and the policies: accuracy on ShapesVQA scenes and on easy-VQA images.
+"""Measuring the visual tools: accuracy on ShapesVQA scenes and on easy-VQA images.
 
 Tool accuracy is measured against ground truth the tools never see:
 
@@ -13,8 +13,8 @@ Tool accuracy is measured against ground truth the tools never see:
   answer's shape, "what is the color of the triangle?" -> shape triangle...). ``find[object]`` must return
   one box, and ``color``/``shape`` on it must name the image's colour and shape.
 
-Policy accuracy (:func:`policy_accuracy`) runs a policy through whole episodes and reports the success rate
-per question kind, the steps and the time.
+A policy's accuracy (success rate per question kind, steps and time) is
+:func:`toolgym.agents.vqa.policy_accuracy`, which runs it with the rollout engine.
 
 Example:
     >>> report = shapes_tool_accuracy(seeds=range(3))
@@ -25,10 +25,9 @@ Example:
 from __future__ import annotations
 
 import re
-import time
-from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -41,10 +40,8 @@ from toolgym.envs.vqa.vocab import COLORS, SHAPES, SIZES
 
 __all__ = [
     "Tally",
-    "PolicyReport",
     "easy_vqa_image_labels",
     "easy_vqa_tool_accuracy",
-    "policy_accuracy",
     "shapes_tool_accuracy",
 ]
 
@@ -187,68 +184,3 @@ def easy_vqa_tool_accuracy(data: EasyVQAData, image_ids: Iterable[int] | None = 
         if "shape" in truth:
             out["shape"].add(tools.shape(box).value == truth["shape"])
     return dict(out)
-
-
-@dataclass
-class PolicyReport:
-    """The outcome of :func:`policy_accuracy`.
-
-    Attributes:
-        per_kind: Success tally per question kind.
-        steps: Steps taken in all.
-        seconds: Wall-clock time of the episodes (resets included).
-        failures: ``(task_id, question, gold, last action)`` of failed episodes (the first 50).
-    """
-
-    per_kind: dict[str, Tally] = field(default_factory=dict)
-    steps: int = 0
-    seconds: float = 0.0
-    failures: list[tuple[str, str, str, str]] = field(default_factory=list)
-
-    @property
-    def overall(self) -> Tally:
-        """The tally over all kinds."""
-        return Tally(sum(t.correct for t in self.per_kind.values()), sum(t.total for t in self.per_kind.values()))
-
-    @property
-    def steps_per_second(self) -> float:
-        """Steps per second, resets included."""
-        return self.steps / self.seconds if self.seconds else 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready form."""
-        return {
-            "overall": self.overall.to_dict(),
-            "per_kind": {k: v.to_dict() for k, v in sorted(self.per_kind.items())},
-            "steps": self.steps,
-            "seconds": round(self.seconds, 4),
-            "steps_per_second": round(self.steps_per_second, 2),
-            "failures": self.failures[:10],
-        }
-
-
-def policy_accuracy(env: Any, policy: Any, task_ids: Iterable[str], *, max_failures: int = 50) -> PolicyReport:
-    """Run ``policy`` (``reset()`` / ``act(observation)``) on each task of ``env`` and tally its answers."""
-    base = env.unwrapped
-    report = PolicyReport()
-    kinds: Mapping[str, Tally] = defaultdict(Tally)
-    counts: Counter[str] = Counter()
-    t0 = time.perf_counter()
-    for task_id in task_ids:
-        obs, info = env.reset(options={"task_id": task_id})
-        policy.reset()
-        action = ""
-        while True:
-            action = policy.act(obs)
-            obs, _, terminated, truncated, info = env.step(action)
-            report.steps += 1
-            if terminated or truncated:
-                break
-        kind = str(info.get("question_kind", ""))
-        kinds[kind].add(info["success"])
-        counts[kind] += 1
-        if not info["success"] and len(report.failures) < max_failures:
-            report.failures.append((task_id, base.task.question, base.task.answer, action))
-    report.seconds = time.perf_counter() - t0
-    report.per_kind = dict(kinds)
-    return report

@@ -187,6 +187,39 @@ def test_multi_trial_hook_retries_the_same_task():
         assert e.trials[1].metadata["trial"] == 1
 
 
+class LookUntilOutOfTrials(BasePolicy):
+    """Reflexion's protocol without the reflection: look until the env gives up, retry a failed task."""
+
+    name = "look"
+
+    def __init__(self, max_trials):
+        super().__init__()
+        self.max_trials = max_trials
+        self.resets = []
+
+    def reset(self, observation, info, *, env=None, slot=0):
+        super().reset(observation, info, env=env, slot=slot)
+        self.resets.append((info["task_id"], info["trial"]))
+
+    def act(self, observation, info, *, slot=0):
+        return "look"
+
+    def end_episodes(self, trajectories, infos, slots):
+        trials = [self.episode(s)["first_info"]["trial"] for s in slots]
+        return [not t.success and n + 1 < self.max_trials for t, n in zip(trajectories, trials)]
+
+
+def test_multi_trial_hook_on_household_stops_after_max_trials():
+    policy = LookUntilOutOfTrials(max_trials=3)
+    eps = rollout(policy, "toolgym/Household-v0", episodes=2, env_kwargs={"max_steps": 2})
+    tasks = [e.result.task_id for e in eps]
+    assert policy.resets == [(t, trial) for t in tasks for trial in range(3)]
+    for e in eps:
+        assert e.result.metadata["trials"] == 3 and e.result.metadata["trial_success"] == [False] * 3
+        assert [t.metadata["trial"] for t in e.trials] == [0, 1, 2]
+        assert all(len(t.steps) == 2 and t.steps[-1].truncated for t in e.trials)
+
+
 def test_on_episode_streams_results():
     seen = []
     rollout(make_policy("expert"), ARITH, episodes=3, num_envs=2, on_episode=seen.append)

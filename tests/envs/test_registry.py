@@ -17,7 +17,7 @@ from toolgym.testing import (
     check_info,
     check_pickle,
     check_snapshot_roundtrip,
-    rollout,
+    collect_transitions,
     unwrap,
 )
 
@@ -56,7 +56,7 @@ def test_info_keys_and_episode_contract(env_id):
     env = gym.make(env_id)
     try:
         for seed in range(3):
-            steps = rollout(env, seed, max_steps=200)
+            steps = collect_transitions(env, seed, max_steps=200)
             check_info(steps[0][2], after_reset=True)
             for _action, obs, _reward, term, trunc, info in steps[1:]:
                 check_info(info)

@@ -7,10 +7,11 @@ import pickle
 import numpy as np
 import pytest
 
+from toolgym.agents import ExpertPolicy
+from toolgym.agents.vqa import ToolUsingPolicy, parse_question, policy_accuracy
 from toolgym.envs.vqa.easyvqa import IMAGES, QUESTIONS, is_available, load_easy_vqa
 from toolgym.envs.vqa.env import EasyVQAEnv
-from toolgym.envs.vqa.evaluate import easy_vqa_image_labels, easy_vqa_tool_accuracy, policy_accuracy
-from toolgym.envs.vqa.policies import OraclePolicy, ToolUsingPolicy, parse_question
+from toolgym.envs.vqa.evaluate import easy_vqa_image_labels, easy_vqa_tool_accuracy
 from toolgym.error import DataNotFoundError
 
 needs_data = pytest.mark.skipif(
@@ -101,7 +102,7 @@ def test_tool_accuracy_on_all_images():
 def test_oracle_and_policy_on_a_sample():
     env = EasyVQAEnv()
     ids = [f"q{i}" for i in range(0, 9673, 23)]  # 421 questions over the whole split
-    assert policy_accuracy(env, OraclePolicy(env), ids).overall.accuracy == 1.0
+    assert policy_accuracy(env, ExpertPolicy(), ids).overall.accuracy == 1.0
     report = policy_accuracy(env, ToolUsingPolicy(), ids)
     assert report.overall.accuracy >= 0.95, report.failures
 

@@ -6,9 +6,8 @@ import pickle
 
 import pytest
 
+from toolgym.agents.vqa import ProgramPolicy, policy_accuracy
 from toolgym.envs.vqa.env import ShapesVQAEnv
-from toolgym.envs.vqa.evaluate import policy_accuracy
-from toolgym.envs.vqa.policies import ProgramPolicy
 from toolgym.envs.vqa.program import (
     Execution,
     build_program,

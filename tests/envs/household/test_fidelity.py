@@ -9,50 +9,41 @@ every game.
 
 from __future__ import annotations
 
-import gymnasium as gym
+import itertools
+
 import pytest
 
+from toolgym.benchmarks.fidelity import replay_trajectories
 from toolgym.data import is_available
 from toolgym.envs.household.games import game_files, read_trajectories, trajectories_file
-
-
-def norm(text: str) -> str:
-    return " ".join(text.split())
-
-
-def replay(split: str):
-    env = gym.make("toolgym/ALFWorld-v0", split=split, max_steps=1000).unwrapped
-    games = steps = same = exact = won_same = 0
-    mismatches = []
-    for traj in read_trajectories(split):
-        obs, info = env.reset(options={"task_id": traj["path"]})
-        games += 1
-        assert obs == traj["initial_observation"], traj["path"]
-        assert info["admissible_actions"] == traj["initial_admissible_commands"], traj["path"]
-        won = False
-        for i, step in enumerate(traj["steps"]):
-            obs, reward, terminated, truncated, info = env.step(step["action"])
-            steps += 1
-            exact += obs == step["observation"]
-            if norm(obs) == norm(step["observation"]):
-                same += 1
-            else:
-                mismatches.append((traj["path"], i, step["action"], obs, step["observation"]))
-            won = won or info["won"]
-            if terminated:
-                assert i == len(traj["steps"]) - 1, "the native engine ended the game earlier than the official one"
-        won_same += won == traj["won"]
-    env.close()
-    return games, steps, same, exact, won_same, mismatches
 
 
 @pytest.mark.parametrize("split, n_games, n_steps", [("valid_unseen", 134, 11579), ("valid_seen", 140, 13959)])
 def test_replay_of_the_official_expert(split, n_games, n_steps):
     if not (game_files(split) and is_available(trajectories_file(split))):
         pytest.skip(f"ALFWorld {split} games or expert trajectories missing (TOOLGYM_DATA_DIR)")
-    games, steps, same, exact, won_same, mismatches = replay(split)
-    assert (games, steps) == (n_games, n_steps)
-    assert won_same == games, "the won flag differs on some game"
-    assert same / steps >= 0.99
-    assert not mismatches, mismatches[:3]  # docs/household.md: no mismatch class remains
-    assert exact == steps  # not even whitespace differs
+    report = replay_trajectories(split, read_trajectories(split))
+    assert (report.games, report.steps) == (n_games, n_steps)
+    assert report.admissible_agree == report.games, "the reset's admissible commands differ on some game"
+    assert not report.ended_early, "the native engine ended a game earlier than the official one"
+    assert report.won_agree == report.games, "the won flag differs on some game"
+    assert report.identical_after_whitespace / report.observations >= 0.99
+    assert not report.mismatches, report.mismatches[:3]  # docs/household.md: no mismatch class remains
+    assert report.identical == report.observations  # not even whitespace differs
+
+
+def test_the_replay_report_sees_a_difference():
+    if not (game_files("valid_unseen") and is_available(trajectories_file("valid_unseen"))):
+        pytest.skip("ALFWorld valid_unseen games or expert trajectories missing (TOOLGYM_DATA_DIR)")
+    games = list(itertools.islice(read_trajectories("valid_unseen"), 2))
+    games[0]["steps"][1]["observation"] += " (edited)"
+    assert games[1]["won"]  # the recording ends with the win: the native episode ends before an extra step
+    games[1]["won"] = False
+    games[1]["steps"].append({"action": "look", "observation": "never reached"})
+    report = replay_trajectories("valid_unseen", games)
+    assert report.identical == report.identical_after_whitespace == report.observations - 1
+    assert [(path, i, action) for path, i, action, _, _ in report.mismatches] == [
+        (games[0]["path"], 1, games[0]["steps"][1]["action"])
+    ]
+    assert report.mismatch_by_verb() == {games[0]["steps"][1]["action"].split(" ")[0]: 1}
+    assert report.won_agree == 1 and report.ended_early == [games[1]["path"]]

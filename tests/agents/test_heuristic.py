@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
-from bench_helpers import ARITH
+import subprocess
+import sys
 
 from toolgym.agents import list_policies, make_policy, rollout
-from toolgym.benchmarks.baselines import HeuristicPolicy, _answer_from, _first_example, _key_phrase, _question
+from toolgym.agents.heuristic import HeuristicPolicy, _answer_from, _first_example, _key_phrase, _question
+
+ARITH = "toolgym/ToolChoice-Arithmetic-v0"
 
 
 def test_registered_and_buildable():
     assert "heuristic" in list_policies()
     assert isinstance(make_policy("heuristic"), HeuristicPolicy)
+
+
+def test_registered_whatever_was_imported_first():
+    """The registry names the class; no other package has to be imported first (it was a benchmarks side effect)."""
+    code = (
+        "import sys; from toolgym.agents import make_policy; p = make_policy('heuristic'); "
+        "assert 'toolgym.benchmarks' not in sys.modules; print(type(p).__name__)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "HeuristicPolicy"
 
 
 def test_arithmetic_one_calculator_call_then_the_answer():

@@ -1,32 +1,45 @@
-"""Policies for the VQA environments: the oracle, and a scripted policy that answers only through the tools.
+"""Scripted policies for the VQA environments, and :func:`policy_accuracy` to measure a policy on them.
 
-:class:`ToolUsingPolicy` reads nothing but the observation (the question and the last tool output): it parses
-the question with the templates of ShapesVQA and easy-VQA, calls the tools it needs (``count``, ``find``,
-``color``/``shape``/``size``, ``relation``), parses their text outputs and answers. It never sees the scene
-description or the gold answer, so its accuracy measures the tools. :class:`OraclePolicy` answers from the
-privileged description (the env's ``expert_action``).
+:class:`ToolUsingPolicy` (``make_policy("vqa-tools")``) reads nothing but the observation (the question and the
+last tool output): it parses the question with the templates of ShapesVQA and easy-VQA, calls the tools it
+needs (``count``, ``find``, ``color``/``shape``/``size``, ``relation``), parses their text outputs and answers.
+It never sees the scene description or the gold answer, so its accuracy measures the tools.
+:class:`ProgramPolicy` (``make_policy("vqa-program")``) writes one program per question for program mode.
+The oracle is the ``expert`` policy (:class:`~toolgym.agents.policies.ExpertPolicy`): it answers from the
+privileged description through the env's ``expert_action``.
 
 Example:
+    >>> from toolgym.agents import run_episode
     >>> from toolgym.envs.vqa.env import ShapesVQAEnv
-    >>> env, policy = ShapesVQAEnv(), ToolUsingPolicy()
-    >>> obs, info = env.reset(seed=0)
-    >>> policy.reset()
-    >>> while True:
-    ...     obs, reward, terminated, truncated, info = env.step(policy.act(obs))
-    ...     if terminated or truncated:
-    ...         break
-    >>> info["success"]
+    >>> run_episode(ToolUsingPolicy(), ShapesVQAEnv(), seed=0).result.success
     True
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Generator, Mapping
-from dataclasses import dataclass
-from typing import Any
+import time
+from collections import defaultdict
+from collections.abc import Generator, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["Intent", "OraclePolicy", "ProgramPolicy", "ToolUsingPolicy", "parse_question", "write_program"]
+from toolgym.agents.base import BasePolicy
+from toolgym.agents.engine import run_episode
+from toolgym.envs.vqa.evaluate import Tally
+
+if TYPE_CHECKING:
+    import gymnasium as gym
+
+__all__ = [
+    "Intent",
+    "PolicyReport",
+    "ProgramPolicy",
+    "ToolUsingPolicy",
+    "parse_question",
+    "policy_accuracy",
+    "write_program",
+]
 
 _D = r"(?P<{}>.+?)"
 
@@ -133,30 +146,30 @@ def _relaxed(description: str) -> list[str]:
     return [description, " ".join(kept)] if kept and kept != words else [description]
 
 
-class ToolUsingPolicy:
+class ToolUsingPolicy(BasePolicy):
     """A scripted policy that answers only through the visual tools (see the module docstring).
 
-    Call :meth:`reset` at the start of each episode and :meth:`act` with each observation. When a question
-    fits no template, it answers ``"no"`` (the commonest easy-VQA answer).
+    When a question fits no template, it answers ``"no"`` (the commonest easy-VQA answer).
+
+    Example:
+        >>> p = ToolUsingPolicy()
+        >>> obs = {"question": "Is there a red circle?", "output": ""}
+        >>> p.reset(obs, {})
+        >>> p.act(obs, {}), p.act({**obs, "output": "There are 2 red circles."}, {})
+        ('count[red circle]', 'answer[yes]')
     """
 
-    def __init__(self) -> None:
-        """Create the policy."""
-        self._plan: Plan | None = None
-        self._intent: Intent | None = None
+    name = "vqa-tools"
 
-    def reset(self) -> None:
-        """Forget the current episode."""
-        self._plan = None
-
-    def act(self, observation: Mapping[str, Any]) -> str:
+    def act(self, observation: Any, info: Mapping[str, Any], *, slot: int = 0) -> str:
         """The next action, from the observation's question and last tool output."""
-        if self._plan is None:
-            self._intent = parse_question(str(observation["question"]))
-            self._plan = self._make_plan(self._intent)
-            return next(self._plan)
+        state = self.episode(slot)
+        plan: Plan | None = state.get("plan")
+        if plan is None:
+            plan = state["plan"] = self._make_plan(parse_question(str(observation["question"])))
+            return next(plan)
         try:
-            return self._plan.send(str(observation["output"]))
+            return plan.send(str(observation["output"]))
         except StopIteration:  # the plan ended without answering (cannot happen with the plans below)
             return "answer[no]"
 
@@ -300,36 +313,93 @@ def write_program(intent: Intent | None) -> str:
     return body + rank + f"    return bool_to_yesno(ra {op} rb)"
 
 
-class ProgramPolicy:
+class ProgramPolicy(BasePolicy):
     """A scripted program-mode policy: it writes one program per question and submits it.
 
     Like :class:`ToolUsingPolicy` it sees only the question, and the program sees only the pixels (through
     the image API in the sandbox). Use it with ``mode="program"``.
     """
 
-    def reset(self) -> None:
-        """Nothing to forget."""
+    name = "vqa-program"
 
-    def act(self, observation: Mapping[str, Any]) -> str:
+    def act(self, observation: Any, info: Mapping[str, Any], *, slot: int = 0) -> str:
         """Submit a program for the question."""
         program = write_program(parse_question(str(observation["question"])))
         return f"Submit:\n```python\n{program}\n```"
 
 
-class OraclePolicy:
-    """Answers from the privileged task description, through the env's ``expert_action`` (100% correct).
+# ---------------------------------------------------------------------------------------------- accuracy
 
-    Args:
-        env: The environment (its unwrapped :class:`~toolgym.envs.vqa.env.VQAEnv` is used).
+
+@dataclass
+class PolicyReport:
+    """The outcome of :func:`policy_accuracy`.
+
+    Attributes:
+        per_kind: Success tally per question kind.
+        steps: Steps taken in all.
+        seconds: Wall-clock time of the episodes (resets included).
+        failures: ``(task_id, question, gold, last action)`` of failed episodes (the first 50); an episode that
+            raised has ``error: <the exception>`` as its last action.
     """
 
-    def __init__(self, env: Any) -> None:
-        """Bind the policy to an env."""
-        self.env = env.unwrapped if hasattr(env, "unwrapped") else env
+    per_kind: dict[str, Tally] = field(default_factory=dict)
+    steps: int = 0
+    seconds: float = 0.0
+    failures: list[tuple[str, str, str, str]] = field(default_factory=list)
 
-    def reset(self) -> None:
-        """Nothing to forget."""
+    @property
+    def overall(self) -> Tally:
+        """The tally over all kinds."""
+        return Tally(sum(t.correct for t in self.per_kind.values()), sum(t.total for t in self.per_kind.values()))
 
-    def act(self, observation: Mapping[str, Any]) -> str:
-        """The oracle's answer."""
-        return str(self.env.expert_action())
+    @property
+    def steps_per_second(self) -> float:
+        """Steps per second, resets included."""
+        return self.steps / self.seconds if self.seconds else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready form."""
+        return {
+            "overall": self.overall.to_dict(),
+            "per_kind": {k: v.to_dict() for k, v in sorted(self.per_kind.items())},
+            "steps": self.steps,
+            "seconds": round(self.seconds, 4),
+            "steps_per_second": round(self.steps_per_second, 2),
+            "failures": self.failures[:10],
+        }
+
+
+def policy_accuracy(env: gym.Env, policy: Any, task_ids: Iterable[str], *, max_failures: int = 50) -> PolicyReport:
+    """Run ``policy`` on each task of a VQA ``env`` (with :func:`~toolgym.agents.run_episode`) and tally its answers.
+
+    Args:
+        env: A VQA environment (its unwrapped env's ``task`` gives each question's kind, text and gold answer).
+        policy: A :class:`~toolgym.agents.base.Policy` (``make_policy("vqa-tools")``, ``"vqa-program"``,
+            ``"expert"``...).
+        task_ids: The tasks to run, one episode each.
+        max_failures: The most failed episodes listed in the report.
+
+    Example:
+        >>> from toolgym.envs.vqa.env import ShapesVQAEnv
+        >>> policy_accuracy(ShapesVQAEnv(), ToolUsingPolicy(), ["shapes-0", "shapes-1"]).overall.accuracy
+        1.0
+    """
+    base = env.unwrapped
+    report = PolicyReport()
+    kinds: dict[str, Tally] = defaultdict(Tally)
+    t0 = time.perf_counter()
+    for task_id in task_ids:
+        episode = run_episode(policy, env, task_id=task_id)
+        task = getattr(base, "task", None)  # the episode's VQATask; stale when the reset failed
+        if getattr(task, "task_id", None) != task_id:
+            task = None
+        report.steps += episode.result.steps
+        kinds[task.kind if task else ""].add(episode.result.success)
+        if not episode.result.success and len(report.failures) < max_failures:
+            steps = episode.trajectory.steps
+            last = f"error: {episode.result.error}" if episode.result.error else (steps[-1].action if steps else "")
+            report.failures.append((task_id, task.question if task else "", task.answer if task else "", last))
+    report.seconds = time.perf_counter() - t0
+    report.per_kind = dict(kinds)
+    return report

@@ -1,4 +1,4 @@
-"""A rule-based baseline for every env family: the ``heuristic`` policy (registered on import).
+"""A rule-based baseline for every env family: the ``heuristic`` policy (``make_policy("heuristic")``).
 
 It needs no model and reads only what an agent sees (the observation, ``info`` and the env's grammar):
 
@@ -22,7 +22,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from toolgym.agents import BasePolicy, observation_text, register_policy
+from toolgym.agents.base import BasePolicy, observation_text
 from toolgym.agents.prompting.family import ANSWER_TOOLS, EnvAdapter
 
 __all__ = ["HeuristicPolicy"]
@@ -198,10 +198,3 @@ class HeuristicPolicy(BasePolicy):
             fname, args = m.group(1), m.group(2)
         value = _first_example(prompt, fname) or "None"
         return adapter.answer_action(f"def {fname}({args}):\n    return {value}\n")
-
-
-register_policy(
-    "heuristic",
-    "toolgym.benchmarks.baselines:HeuristicPolicy",
-    "rule-based baseline: one tool call on the question's key phrase, then an answer from its output",
-)
