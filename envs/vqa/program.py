@@ -221,7 +221,7 @@ class ProgramRunner(Protocol):
 
 
 def default_runner() -> ProgramRunner:
-    """The default runner: the code sandbox (:mod:`toolgym.envs.code.sandbox`)."""
+    """The default runner: the code sandbox (:mod:`toolgym.sandbox`)."""
     from toolgym.envs.vqa.sandbox_runner import SandboxRunner
 
     return SandboxRunner()

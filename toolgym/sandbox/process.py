@@ -19,8 +19,8 @@ import sys
 import tempfile
 from typing import Any
 
-from toolgym.envs.code.sandbox.base import PipeTransport, Sandbox, kill_uid_processes, worker_source
-from toolgym.envs.code.sandbox.paths import collapse, interpreter_roots, package_roots
+from toolgym.sandbox.base import PipeTransport, Sandbox, kill_uid_processes, worker_source
+from toolgym.sandbox.paths import collapse, interpreter_roots, package_roots
 
 __all__ = ["ProcessSandbox", "private_parents", "worker_env"]
 
@@ -72,7 +72,7 @@ def worker_env(extra: dict[str, str], home: str) -> dict[str, str]:
 class ProcessSandbox(Sandbox):
     """A sandbox whose worker is a plain child process (rlimits, own uid when root; no namespaces).
 
-    See :class:`~toolgym.envs.code.sandbox.base.Sandbox` for the arguments, and the isolation table in
+    See :class:`~toolgym.sandbox.base.Sandbox` for the arguments, and the isolation table in
     ``docs/code.md`` for what this backend does and does not stop.
     """
 

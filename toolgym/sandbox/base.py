@@ -18,8 +18,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
-from toolgym.envs.code.sandbox.result import ExecResult, Limits
 from toolgym.error import ConfigError, ToolgymError
+from toolgym.sandbox.result import ExecResult, Limits
 
 __all__ = ["DEFAULT_PRELOAD", "Sandbox", "SandboxError", "Session", "worker_source"]
 
@@ -119,13 +119,13 @@ def _finalize(holder: _Holder) -> None:
 class Sandbox:
     """A warm sandbox: a worker process that forks one isolated child per execution.
 
-    Use :func:`toolgym.envs.code.sandbox.create_sandbox` to get one (it picks the strongest available
+    Use :func:`toolgym.sandbox.create_sandbox` to get one (it picks the strongest available
     backend), or a backend class directly. The worker starts on the first call (or :meth:`start`); if it
     dies (killed by hostile code, a crash), the call that noticed returns a ``"sandbox_error"`` result and
     the next call starts a fresh worker (sessions are restored by replaying their history).
 
     Example:
-        >>> from toolgym.envs.code.sandbox import ProcessSandbox
+        >>> from toolgym.sandbox import ProcessSandbox
         >>> with ProcessSandbox() as sb:
         ...     r = sb.run("print(6 * 7)")
         >>> r.status, r.stdout
@@ -458,7 +458,7 @@ class Session:
     is how environment snapshots restore a session, and how a session survives a worker restart).
 
     Example:
-        >>> from toolgym.envs.code.sandbox import ProcessSandbox
+        >>> from toolgym.sandbox import ProcessSandbox
         >>> with ProcessSandbox() as sb:
         ...     s = sb.session()
         ...     _ = s.run("x = 20")

@@ -20,9 +20,9 @@ import tempfile
 import threading
 from typing import Any
 
-from toolgym.envs.code.sandbox.base import PipeTransport, Sandbox, worker_source
-from toolgym.envs.code.sandbox.paths import collapse, interpreter_roots, package_roots
-from toolgym.envs.code.sandbox.process import worker_env
+from toolgym.sandbox.base import PipeTransport, Sandbox, worker_source
+from toolgym.sandbox.paths import collapse, interpreter_roots, package_roots
+from toolgym.sandbox.process import worker_env
 
 __all__ = ["BwrapSandbox", "bwrap_args"]
 
@@ -138,7 +138,7 @@ def _probe(binary: str, euid: int) -> tuple[bool, str]:
 class BwrapSandbox(Sandbox):
     """A sandbox whose worker runs inside bubblewrap (network, PID, IPC, UTS and mount isolation).
 
-    See :class:`~toolgym.envs.code.sandbox.base.Sandbox` for the arguments, and the isolation table in
+    See :class:`~toolgym.sandbox.base.Sandbox` for the arguments, and the isolation table in
     ``docs/code.md``.
 
     Args:
@@ -165,7 +165,7 @@ class BwrapSandbox(Sandbox):
         """Start the worker (see :meth:`Sandbox.start`)."""
         ok, reason = self.availability(self.bwrap)
         if not ok:
-            from toolgym.envs.code.sandbox.base import SandboxError
+            from toolgym.sandbox.base import SandboxError
 
             raise SandboxError(f"the 'bwrap' sandbox backend is not available here: {reason}")
         super().start()
