@@ -92,7 +92,8 @@ class FallbackPolicy(BasePolicy):
         """The next action of every episode, each from its current method."""
         slots = _check_batch(observations, infos, slots)
         out: list[str] = [""] * len(slots)
-        react_k, cot_k = [], []
+        react_k: list[int] = []
+        cot_k: list[int] = []
         for k, s in enumerate(slots):
             state = self.episode(s)
             if state["mode"] == "react" and self.order == "react-cot-sc" and state["steps"] >= state["budget"]:
