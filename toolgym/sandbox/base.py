@@ -11,6 +11,8 @@ import logging
 import os
 import select
 import struct
+import subprocess
+import tempfile
 import threading
 import time
 import weakref
@@ -615,6 +617,41 @@ class PipeTransport:
         self._wfd = proc.stdin.fileno()
         self._rfd = proc.stdout.fileno()
         self._killed = False
+
+    @classmethod
+    def start(
+        cls,
+        prefix: Sequence[str],
+        python: str,
+        config: Mapping[str, Any],
+        *,
+        env: Mapping[str, str],
+        cwd: str | None = None,
+        on_kill: Sequence[Any] = (),
+    ) -> PipeTransport:
+        """Start the worker program (``prefix`` + ``python -s -B -c <worker> <config>``) in a new session.
+
+        Args:
+            prefix: Arguments before the interpreter (bubblewrap's), or none.
+            python: The interpreter.
+            config: The worker's configuration (JSON).
+            env: The worker's environment.
+            cwd: Its working folder.
+            on_kill: Callables run after the worker is killed.
+        """
+        cmd = [*prefix, python, "-s", "-B", "-c", worker_source(), json.dumps(config)]
+        stderr = tempfile.TemporaryFile()
+        proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            cwd=cwd,
+            env=dict(env),
+            start_new_session=True,
+            close_fds=True,
+        )
+        return cls(proc, stderr, on_kill)
 
     def send(self, data: bytes) -> None:
         """Write everything (blocking)."""

@@ -12,15 +12,13 @@ and the code shares the worker's uid. Every rlimit of the ``process`` backend ap
 from __future__ import annotations
 
 import functools
-import json
 import os
 import shutil
 import subprocess
-import tempfile
 import threading
 from typing import Any
 
-from toolgym.sandbox.base import PipeTransport, Sandbox, worker_source
+from toolgym.sandbox.base import PipeTransport, Sandbox
 from toolgym.sandbox.paths import collapse, interpreter_roots, package_roots
 from toolgym.sandbox.process import worker_env
 
@@ -206,15 +204,4 @@ class BwrapSandbox(Sandbox):
             binary=self.bwrap,
             die_with_parent=main,  # the parent-death signal follows the spawning *thread*
         )
-        cmd = [*args, self.python, "-s", "-B", "-c", worker_source(), json.dumps(config)]
-        stderr = tempfile.TemporaryFile()
-        proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
-            start_new_session=True,
-            close_fds=True,
-        )
-        return PipeTransport(proc, stderr)
+        return PipeTransport.start(args, self.python, config, env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
