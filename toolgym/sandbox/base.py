@@ -510,15 +510,7 @@ class Session:
         except SandboxError as exc:
             return ExecResult.failure(self.sandbox.name, str(exc))
         for attempt in range(2):
-            res = self.sandbox._run(
-                code,
-                session=self._sid,
-                timeout=timeout,
-                persist=persist,
-                filename=f"<exec-{len(self._history) + 1}>",
-            )
-            if res.persisted:
-                self._history.append(code)
+            res = self._exec(code, timeout=timeout, persist=persist)
             if res.status == "sandbox_error" or res.extra.get("session_lost"):
                 self._sid = None  # re-opened (and replayed) on the next run
             if not (res.extra.get("not_run") and attempt == 0):
@@ -529,20 +521,21 @@ class Session:
                 return ExecResult.failure(self.sandbox.name, str(exc))
         return res
 
+    def _exec(self, code: str, *, timeout: float | None, persist: bool) -> ExecResult:
+        """Run ``code`` in the session once; the history records it when the state kept it."""
+        res = self.sandbox._run(
+            code, session=self._sid, timeout=timeout, persist=persist, filename=f"<exec-{len(self._history) + 1}>"
+        )
+        if res.persisted:
+            self._history.append(code)
+        return res
+
     def _replay(self, history: Iterable[str]) -> list[ExecResult]:
         results = []
         for code in history:
-            res = self.sandbox._run(
-                code,
-                session=self._sid,
-                timeout=None,
-                persist=True,
-                filename=f"<exec-{len(self._history) + 1}>",
-            )
+            res = self._exec(code, timeout=None, persist=True)
             results.append(res)
-            if res.persisted:
-                self._history.append(code)
-            else:
+            if not res.persisted:
                 logger.warning("replaying a session: an execution did not complete this time (%s)", res.summary())
                 if res.status == "sandbox_error":
                     break
