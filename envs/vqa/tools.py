@@ -9,6 +9,9 @@ Boxes are ``[x1, y1, x2, y2]`` in pixels, x to the right and y downwards from th
 ``0 <= x1 < x2 <= width`` and ``0 <= y1 < y2 <= height`` (x2 and y2 exclusive, as in ``image[y1:y2, x1:x2]``).
 Box arguments may also be ``#k``: the k-th box listed by the last ``find``.
 
+:data:`TOOL_TABLE` is the env's one tool table (placeholder, default price, call per tool); the grammar's
+:data:`TOOLS` and the prices :data:`DEFAULT_TOOL_COSTS` are read from it.
+
 Example:
     >>> from toolgym.envs.vqa.scene import SceneConfig, generate_scene, render_scene
     >>> tools = VisualTools(render_scene(generate_scene(SceneConfig(num_objects=(1, 1)), seed=0)))
