@@ -385,20 +385,22 @@ class BasePolicy:
         self, observations: Sequence[Any], infos: Sequence[Mapping[str, Any]], *, slots: Sequence[int] | None = None
     ) -> list[str]:
         """Call :meth:`act` for each episode in turn."""
-        slots = list(range(len(observations))) if slots is None else list(slots)
-        _check_batch(observations, infos, slots)
+        slots = _check_batch(observations, infos, slots)
         return [self.act(o, i, slot=s) for o, i, s in zip(observations, infos, slots)]
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"
 
 
-def _check_batch(observations: Sequence[Any], infos: Sequence[Any], slots: Sequence[int]) -> None:
+def _check_batch(observations: Sequence[Any], infos: Sequence[Any], slots: Sequence[int] | None) -> list[int]:
+    """The batch's slots (``0..n-1`` when None), after checking the three lists have one entry per episode."""
+    slots = list(range(len(observations))) if slots is None else list(slots)
     if not (len(observations) == len(infos) == len(slots)):
         raise ConfigError(
             "act_batch: expected as many observations, infos and slots, got "
             f"{len(observations)}, {len(infos)} and {len(slots)}."
         )
+    return slots
 
 
 # ---------------------------------------------------------------------------------------------- Reflector

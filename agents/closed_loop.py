@@ -10,7 +10,7 @@ trajectory with imagined observations and replays its actions blind.
 Which attempt an episode repairs is keyed by ``(task_id, reset seed)``: :meth:`ClosedLoopReflector.assign`
 registers failed attempts and returns one :class:`~toolgym.agents.engine.EpisodeSpec` per attempt, to be run
 by :func:`~toolgym.agents.rollout` (or ``collect_episodes``, which also charges the budget ledger). Its
-prompts go through :class:`~toolgym.agents.prompting.methods.ReActPolicy`, so
+prompts go through :class:`~toolgym.agents.prompting.react.ReActPolicy`, so
 :func:`~toolgym.agents.prompting.training.training_segments` renders its training text from the same code
 (register the attempt of a training example with :meth:`ClosedLoopReflector.assign` first).
 
@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from toolgym.agents.base import mix_seed
 from toolgym.agents.engine import EpisodeSpec
-from toolgym.agents.prompting.methods import ReActPolicy
+from toolgym.agents.prompting.react import ReActPolicy
 from toolgym.agents.reflectors import render_attempt
 from toolgym.error import ConfigError
 from toolgym.records import Trajectory
@@ -112,7 +112,7 @@ class ClosedLoopReflector(ReActPolicy):
         attempt_steps: Show only the last this many steps of the attempt (``None``: all), so that a long failure
             does not push the prompt past a small model's context (where it would be cut from the left, the attempt
             first).
-        **kwargs: Options of :class:`~toolgym.agents.prompting.methods.ReActPolicy` (``style``, ``thoughts``,
+        **kwargs: Options of :class:`~toolgym.agents.prompting.react.ReActPolicy` (``style``, ``thoughts``,
             ``examples``, ``max_tokens``, ``temperature``, ``seed``...).
     """
 

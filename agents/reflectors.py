@@ -22,7 +22,7 @@ import gymnasium as gym
 from toolgym.agents.base import LLM, Completion, Reflection, SamplingParams, observation_text
 from toolgym.agents.llm import make_llm
 from toolgym.agents.prompting.fewshot import parse_react_examples
-from toolgym.agents.prompting.methods import ALPACA_HEADER
+from toolgym.agents.prompting.policy import ALPACA_HEADER
 from toolgym.error import ConfigError
 from toolgym.records import Step, Trajectory, to_jsonable
 

@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 from toolgym.agents.base import BasePolicy
 from toolgym.agents.llm import make_llm
-from toolgym.agents.prompting.methods import AnswerPolicy, ReActPolicy, _base_policy, _init_options
+from toolgym.agents.prompting.answer import AnswerPolicy, _base_policy
+from toolgym.agents.prompting.policy import _init_options
+from toolgym.agents.prompting.react import ReActPolicy
 from toolgym.agents.reflectors import VerbalReflector, render_attempt
 from toolgym.error import ConfigError
 

@@ -32,7 +32,7 @@ import numpy as np
 
 from toolgym.agents.base import AgentAction, BasePolicy, SamplingParams, observation_text
 from toolgym.agents.llm import make_llm
-from toolgym.agents.prompting.methods import ReActPolicy
+from toolgym.agents.prompting.react import ReActPolicy
 from toolgym.agents.reflectors import VerbalReflector
 from toolgym.algorithms.mcts import MCTSConfig, Node, PolicyProposer, SearchContext, SearchResult, mcts_search
 from toolgym.error import ConfigError
@@ -388,7 +388,7 @@ class LATSPolicy(BasePolicy):
     @classmethod
     def accepted_options(cls) -> dict[str, Any]:
         """Its own options and the ReAct proposer's."""
-        from toolgym.agents.prompting.methods import _init_options
+        from toolgym.agents.prompting.policy import _init_options
 
         return _init_options(cls, ReActPolicy)
 

@@ -961,7 +961,7 @@ class NoisyExpertProposer:
 
 
 class PolicyProposer:
-    """Proposals from a prompting policy (an :class:`~toolgym.agents.prompting.methods.LLMPolicy`).
+    """Proposals from a prompting policy (an :class:`~toolgym.agents.prompting.policy.LLMPolicy`).
 
     Its ``propose(slots, n, params)`` runs with the node's history as the episode so far.
 

@@ -71,7 +71,7 @@ def test_non_editable_install(tmp_path):
     code = (
         "import gymnasium as gym, toolgym, pathlib;"
         f"assert pathlib.Path(toolgym.__file__).is_relative_to(pathlib.Path(r'{target}')), toolgym.__file__;"
-        "import toolgym.envs.arithmetic, toolgym.agents, toolgym.algorithms, toolgym.benchmarks.cli;"
+        "import toolgym.envs.arithmetic, toolgym.agents, toolgym.algorithms, toolgym.benchmarks.cli, toolgym.sandbox;"
         "env = gym.make('toolgym/ToolChoice-Arithmetic-v0'); print(env.reset(seed=0))"
     )
     out = subprocess.run(
@@ -84,3 +84,4 @@ def test_non_editable_install(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "Question: What is" in out.stdout
     assert (target / "toolgym" / "py.typed").is_file()
+    assert (target / "toolgym" / "sandbox" / "_worker.py").is_file()  # read as source, never imported

@@ -11,7 +11,8 @@ Importing toolgym registers every environment under the ``toolgym/`` namespace::
 
 The kernel API lives here: :class:`~toolgym.core.TextEnv` (the base class), :class:`~toolgym.spaces.Utf8Text`,
 the action grammars (:mod:`toolgym.parsing`), the tool-cost model (:mod:`toolgym.costs`), the records
-(:mod:`toolgym.records`), data files (:mod:`toolgym.data`) and errors (:mod:`toolgym.error`).
+(:mod:`toolgym.records`), data files (:mod:`toolgym.data`), errors (:mod:`toolgym.error`) and the sandbox that
+runs model-written code for the code and VQA envs (:mod:`toolgym.sandbox`).
 """
 
 import toolgym.envs  # noqa: F401  (registers the environments)

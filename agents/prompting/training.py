@@ -3,7 +3,7 @@
 :func:`training_segments` replays a :class:`~toolgym.records.Trajectory` through a ReAct-family policy
 (ReAct, Act, FireAct's Alpaca format, chat, ALFWorld transcripts): it resets the policy on the trajectory's
 question, and after each step asks the policy for the prompt it would send next, exactly as during a rollout
-(:meth:`~toolgym.agents.prompting.methods.LLMPolicy._prompt`). Each prompt extends the previous one; the
+(:meth:`~toolgym.agents.prompting.policy.LLMPolicy._prompt`). Each prompt extends the previous one; the
 text between two prompts is what the model wrote (its thought and action, then the stop marker that ended its
 completion, e.g. ``\\nObservation``) followed by what the environment answered. The first part is *trained*
 (the loss sees it), the rest is context. So by construction every prompt the policy sends is a prefix of the
@@ -101,7 +101,7 @@ def training_segments(
         ConfigError: The policy cannot render this trajectory the way it prompts (e.g. a step without a thought
             for a policy that writes thoughts, or a chat template whose prompts do not extend each other).
     """
-    from toolgym.agents.prompting.methods import ReActPolicy
+    from toolgym.agents.prompting.react import ReActPolicy
 
     if not isinstance(policy, ReActPolicy):
         raise ConfigError(

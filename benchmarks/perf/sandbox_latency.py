@@ -31,8 +31,8 @@ import time
 from pathlib import Path
 
 from toolgym.envs.code.grading import grade_submission
-from toolgym.envs.code.sandbox import BACKENDS, available_backends, best_backend
 from toolgym.envs.code.tasks import load_humaneval
+from toolgym.sandbox import BACKENDS, available_backends, best_backend
 
 TASK_ID = "HumanEval/0"
 

@@ -1,1 +1,1 @@
-"""Code environments (HumanEval, MBPP, interactive Python) and the sandbox that runs their code."""
+"""Code environments (HumanEval, MBPP, interactive Python); their code runs in :mod:`toolgym.sandbox`."""

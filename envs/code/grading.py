@@ -14,8 +14,8 @@ import ast
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from toolgym.envs.code.sandbox import ExecResult, Sandbox, Session
 from toolgym.envs.code.tasks import CodeTask
+from toolgym.sandbox import ExecResult, Sandbox, Session
 
 __all__ = ["Grade", "TestOutcome", "grade_submission", "instrument", "run_visible_tests"]
 

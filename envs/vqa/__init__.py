@@ -6,7 +6,8 @@
 
 Modules: :mod:`~toolgym.envs.vqa.scene` (generator and renderer), :mod:`~toolgym.envs.vqa.questions`
 (question generator and oracle), :mod:`~toolgym.envs.vqa.vision` (classical computer vision),
-:mod:`~toolgym.envs.vqa.tools` (the text tools), :mod:`~toolgym.envs.vqa.api` (the image API for programs),
+:mod:`~toolgym.envs.vqa.tools` (the text tools and their table of prices),
+:mod:`~toolgym.envs.vqa.api` (the image API for programs),
 :mod:`~toolgym.envs.vqa.program` (program mode), :mod:`~toolgym.envs.vqa.scoring`,
 :mod:`~toolgym.envs.vqa.evaluate` (tool accuracy) and :mod:`~toolgym.envs.vqa.easyvqa` (the data loader).
 The scripted policies (``make_policy("vqa-tools")``, ``"vqa-program"``) and their accuracy are in

@@ -19,12 +19,13 @@ from gymnasium import spaces
 from PIL import Image, ImageDraw
 
 from toolgym.core import DataStatus, TextEnv, Transition
-from toolgym.costs import ToolCost, timed
+from toolgym.costs import timed
 from toolgym.envs.vqa.easyvqa import IMAGES, QUESTIONS, EasyVQAData, is_available, load_easy_vqa
+from toolgym.envs.vqa.program import default_runner, run_program
 from toolgym.envs.vqa.questions import KINDS, QuestionSpec, answer_question, generate_question
 from toolgym.envs.vqa.scene import DIFFICULTIES, Scene, SceneConfig, generate_scene, render_scene
 from toolgym.envs.vqa.scoring import normalize_answer, score_answer
-from toolgym.envs.vqa.tools import Box, VisualTools, zoom
+from toolgym.envs.vqa.tools import ALIASES, DEFAULT_TOOL_COSTS, TOOL_TABLE, TOOLS, Box, VisualTools, zoom
 from toolgym.envs.vqa.vocab import COLORS, SHAPES
 from toolgym.error import ConfigError, UnknownTaskError
 from toolgym.parsing import AnyOf, BracketGrammar, FencedCodeGrammar, Grammar, JsonToolGrammar, ParsedAction
@@ -32,33 +33,6 @@ from toolgym.spaces import Utf8Text
 from toolgym.splits import normalize_question
 
 __all__ = ["EasyVQAEnv", "HistoryEntry", "ShapesVQAEnv", "VQATask", "VQAEnv"]
-
-#: The tools of the bracket grammar and their argument placeholders (aliases map to these names).
-TOOLS: Mapping[str, str] = {
-    "find": "description",
-    "count": "description",
-    "color": "box",
-    "shape": "box",
-    "size": "box",
-    "relation": "box_a, box_b",
-    "crop": "box",
-    "answer": "answer",
-}
-_ALIASES = {"colour": "color", "finish": "answer"}
-_BOX_TOOLS = ("color", "shape", "size", "relation", "crop")
-
-#: Default prices; ``answer`` is free. Latencies are the nominal (charged) ones, near the measured medians.
-DEFAULT_TOOL_COSTS: Mapping[str, ToolCost] = {
-    "find": ToolCost(per_call=0.02, nominal_latency_s=0.01),
-    "count": ToolCost(per_call=0.02, nominal_latency_s=0.01),
-    "color": ToolCost(per_call=0.01, nominal_latency_s=0.001),
-    "shape": ToolCost(per_call=0.01, nominal_latency_s=0.001),
-    "size": ToolCost(per_call=0.01, nominal_latency_s=0.001),
-    "relation": ToolCost(per_call=0.005, nominal_latency_s=0.001),
-    "crop": ToolCost(per_call=0.005, nominal_latency_s=0.0005),
-    "program": ToolCost(per_call=0.05, nominal_latency_s=0.05),
-    "answer": ToolCost(),
-}
 
 
 @dataclass(frozen=True)
@@ -137,7 +111,7 @@ class VQAEnv(TextEnv[dict]):
         self.mode = mode
         self.reveal_answer = bool(reveal_answer)
         self.program_timeout_s = float(program_timeout_s)
-        names = {**TOOLS, "colour": "box", "finish": "answer"}
+        names = {**TOOLS, **{alias: TOOLS[name] for alias, name in ALIASES.items()}}
         grammars: list[Grammar] = [BracketGrammar(names), JsonToolGrammar(names)]
         if mode == "program":
             grammars.insert(0, FencedCodeGrammar())
@@ -222,26 +196,20 @@ class VQAEnv(TextEnv[dict]):
         return ()
 
     def _act(self, action: ParsedAction) -> Transition:
-        name = _ALIASES.get(action.name, action.name)
+        name = ALIASES.get(action.name, action.name)
         if name == "answer":
             return self._answer(action.argument)
         if name in ("execute", "submit"):
             return self._program(action.argument, submit=name == "submit")
+        tool = TOOL_TABLE[name]
         argument = action.argument
-        if action.args is not None and name in _BOX_TOOLS and "args" in action.args:
+        if action.args is not None and tool.boxes and "args" in action.args:
             argument = " ".join(str(v) for v in action.args["args"])
         tools = self.tools
         refs = self._refs()
-        fn = {
-            "find": lambda: tools.find(argument),
-            "count": lambda: tools.count(argument),
-            "color": lambda: tools.color(argument, refs),
-            "shape": lambda: tools.shape(argument, refs),
-            "size": lambda: tools.size(argument, refs),
-            "relation": lambda: tools.relation(argument, refs),
-            "crop": lambda: tools.crop(argument, refs),
-        }[name]
-        result, wall = timed(fn)
+        assert tool.run is not None  # every bracket tool but answer has a call
+        run = tool.run
+        result, wall = timed(lambda: run(tools, argument, refs))
         if result.error:  # the arguments were rejected before the tool ran: nothing to pay
             return Transition(observation=result.text, invalid=True)
         self.record_tool_call(name, argument, len(result.text), wall)
@@ -267,12 +235,19 @@ class VQAEnv(TextEnv[dict]):
         )
 
     def _program(self, code: str, *, submit: bool) -> Transition:
-        from toolgym.envs.vqa.program import default_runner, run_program
-
         if self._program_runner is None:
             self._program_runner = default_runner()
             self._owns_runner = True
-        run = run_program(self, code, self._program_runner, self.program_timeout_s)
+        run = run_program(
+            code,
+            self.task.image,
+            self._program_runner,
+            self.program_timeout_s,
+            large_threshold=self.tools.large_threshold,
+        )
+        for call in run.calls:  # the image API may name helpers that are not priced tools
+            if call.name in self.cost_model.costs:
+                self.record_tool_call(call.name, call.arguments, call.output_chars, call.wall_s)
         self._history += (HistoryEntry("submit" if submit else "execute", code, run.observation, run.boxes),)
         if not submit:
             return Transition(observation=run.observation, feedback=run.feedback)

@@ -6,8 +6,9 @@ harness that rebuilds the image inside the sandbox (from base64 text, so no file
 program an :class:`~toolgym.envs.vqa.api.ImagePatch`-ready ``image`` and, at the end, prints one marker line
 with the result, the tool calls the program made through the image API and any error. The marker carries a
 random nonce, so a program cannot forge it. :func:`read_program_output` splits the sandbox's stdout back into
-what the program printed and the marker's report; :func:`run_program` does the whole round trip for an env
-and prices it: one ``program`` call (per run, plus its latency) and one call of each tool per API call.
+what the program printed and the marker's report; :func:`run_program` does the whole round trip and returns
+the tool calls to price: one ``program`` call (per run, plus its latency) and one call of each tool per API
+call. It knows no env: the env charges the calls it returns.
 
 The observation is the program's printed output, then its result or its error (a traceback limited to the
 program's own lines), so a reflector can repair the program.
@@ -20,16 +21,14 @@ import json
 import re
 import secrets
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
-
-if TYPE_CHECKING:
-    from toolgym.envs.vqa.env import VQAEnv
 
 __all__ = [
     "OUTPUT_LIMIT",
     "Execution",
+    "ProgramCall",
     "ProgramReport",
     "ProgramRun",
     "ProgramRunner",
@@ -146,6 +145,23 @@ def _clip(text: str, limit: int = OUTPUT_LIMIT) -> str:
 
 
 @dataclass(frozen=True)
+class ProgramCall:
+    """One tool call of a program run, for the env to price (the arguments of ``TextEnv.record_tool_call``).
+
+    Attributes:
+        name: The tool's name (``"program"`` for the run itself).
+        arguments: The arguments as recorded.
+        output_chars: Characters of output the agent receives.
+        wall_s: Measured wall-clock seconds.
+    """
+
+    name: str
+    arguments: str
+    output_chars: int = 0
+    wall_s: float = 0.0
+
+
+@dataclass(frozen=True)
 class ProgramRun:
     """A program run as the env uses it.
 
@@ -155,6 +171,7 @@ class ProgramRun:
         feedback: A sentence for a reflector.
         boxes: Boxes to draw in the render (none for programs).
         report: The harness report.
+        calls: The tool calls to price, in order: the ``program`` run, then one per image-API call.
     """
 
     observation: str
@@ -162,6 +179,7 @@ class ProgramRun:
     feedback: str
     boxes: tuple[tuple[int, int, int, int], ...] = ()
     report: ProgramReport | None = None
+    calls: tuple[ProgramCall, ...] = ()
 
 
 def describe_run(report: ProgramReport, *, stderr: str = "", status: str = "") -> tuple[str, str]:
@@ -221,7 +239,7 @@ class ProgramRunner(Protocol):
 
 
 def default_runner() -> ProgramRunner:
-    """The default runner: the code sandbox (:mod:`toolgym.envs.code.sandbox`)."""
+    """The default runner: the code sandbox (:mod:`toolgym.sandbox`)."""
     from toolgym.envs.vqa.sandbox_runner import SandboxRunner
 
     return SandboxRunner()
@@ -230,21 +248,34 @@ def default_runner() -> ProgramRunner:
 _SAFE = re.compile(r"[^\x09\x0a\x20-\x7e\u00a0-\uffff]")
 
 
-def run_program(env: VQAEnv, code: str, runner: ProgramRunner, timeout_s: float) -> ProgramRun:
-    """Run ``code`` for the env's current task with ``runner``, price it, and describe the outcome.
+def run_program(
+    code: str,
+    image: np.ndarray,
+    runner: ProgramRunner,
+    timeout_s: float,
+    *,
+    large_threshold: float | None = None,
+) -> ProgramRun:
+    """Run ``code`` against ``image`` with ``runner`` and describe the outcome and the calls to price.
 
-    The run is priced as one ``program`` call (its latency is the run's wall-clock time in ``"measured"``
-    mode) plus one call of each tool per image-API call the program made.
+    Args:
+        code: The agent's program.
+        image: The task's ``H x W x 3`` uint8 image.
+        runner: Runs the script (see :class:`ProgramRunner`).
+        timeout_s: Wall-clock limit of the run.
+        large_threshold: The size tool's threshold, as in the env.
+
+    Returns:
+        The run; its ``calls`` are one ``program`` call (its latency is the run's wall-clock time) and one
+        call of each tool per image-API call the program made, for the caller to price.
     """
     marker = _new_marker()
-    script = build_program(code, env.task.image, large_threshold=env.tools.large_threshold, marker=marker)
+    script = build_program(code, image, large_threshold=large_threshold, marker=marker)
     outcome = runner.run(script, timeout_s)
     report = read_program_output(_SAFE.sub("?", outcome.stdout), marker)
     observation, feedback = describe_run(report, stderr=outcome.stderr, status=outcome.status)
-    env.record_tool_call("program", code[:200], len(observation), outcome.wall_s)
+    calls = [ProgramCall("program", code[:200], len(observation), outcome.wall_s)]
     for tool, n in sorted(report.calls.items()):
-        if tool in env.cost_model.costs:
-            for _ in range(n):
-                env.record_tool_call(tool, "(from the program)", 0, 0.0)
+        calls.extend(ProgramCall(tool, "(from the program)") for _ in range(n))
     answer = report.result if report.completed and not report.error else None
-    return ProgramRun(observation, answer, feedback, report=report)
+    return ProgramRun(observation, answer, feedback, report=report, calls=tuple(calls))

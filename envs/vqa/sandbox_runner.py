@@ -1,4 +1,4 @@
-"""Program mode's default runner: the code sandbox (:mod:`toolgym.envs.code.sandbox`).
+"""Program mode's default runner: the code sandbox (:mod:`toolgym.sandbox`).
 
 :class:`SandboxRunner` starts one sandbox per environment (the strongest backend available, or the one
 named; ``TOOLGYM_SANDBOX`` overrides ``"auto"``) whose warm worker imports numpy, scipy and the image API
@@ -32,14 +32,14 @@ class SandboxRunner:
 
     Args:
         backend: ``"auto"``, ``"bwrap"``, ``"process"`` or ``"docker"``.
-        limits: Sandbox limits (a :class:`~toolgym.envs.code.sandbox.Limits` or a dict of its fields); the
+        limits: Sandbox limits (a :class:`~toolgym.sandbox.Limits` or a dict of its fields); the
             wall-clock limit of each run is set per call.
-        **kwargs: More arguments of :func:`~toolgym.envs.code.sandbox.create_sandbox`.
+        **kwargs: More arguments of :func:`~toolgym.sandbox.create_sandbox`.
     """
 
     def __init__(self, backend: str = "auto", limits: Mapping[str, Any] | Any = None, **kwargs: Any) -> None:
         """Create the sandbox (its worker starts on the first run)."""
-        from toolgym.envs.code.sandbox import DEFAULT_PRELOAD, create_sandbox
+        from toolgym.sandbox import DEFAULT_PRELOAD, create_sandbox
 
         preload = tuple(dict.fromkeys((*DEFAULT_PRELOAD, *PRELOAD)))
         options: dict[str, Any] = {"preload": preload, **kwargs}

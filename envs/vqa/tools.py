@@ -9,6 +9,9 @@ Boxes are ``[x1, y1, x2, y2]`` in pixels, x to the right and y downwards from th
 ``0 <= x1 < x2 <= width`` and ``0 <= y1 < y2 <= height`` (x2 and y2 exclusive, as in ``image[y1:y2, x1:x2]``).
 Box arguments may also be ``#k``: the k-th box listed by the last ``find``.
 
+:data:`TOOL_TABLE` is the env's one tool table (placeholder, default price, call per tool); the grammar's
+:data:`TOOLS` and the prices :data:`DEFAULT_TOOL_COSTS` are read from it.
+
 Example:
     >>> from toolgym.envs.vqa.scene import SceneConfig, generate_scene, render_scene
     >>> tools = VisualTools(render_scene(generate_scene(SceneConfig(num_objects=(1, 1)), seed=0)))
@@ -24,19 +27,25 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from toolgym.costs import ToolCost
 from toolgym.envs.vqa.questions import Filter
 from toolgym.envs.vqa.vision import Analysis, Detection, analyze, classify_shape
 from toolgym.envs.vqa.vocab import COLORS, GENERIC_NOUNS, SHAPES, SIZES, SYNONYMS, plural
 from toolgym.error import did_you_mean
 
 __all__ = [
+    "ALIASES",
+    "DEFAULT_TOOL_COSTS",
+    "TOOLS",
+    "TOOL_TABLE",
     "Box",
     "ToolResult",
+    "VQATool",
     "VisualTools",
     "format_box",
     "parse_query",
@@ -294,6 +303,14 @@ class VisualTools:
     def _dominant(self, box: Box) -> Detection | None:
         return self.analysis.dominant(box)
 
+    def _object_in(self, argument: str, refs: Sequence[Box]) -> tuple[Box, Detection] | ToolResult:
+        """The box named by ``argument`` and its main object, or the result to return (a bad box, no object)."""
+        box = self._one_box(argument, refs)
+        if isinstance(box, ToolResult):
+            return box
+        det = self._dominant(box)
+        return self._empty(box) if det is None else (box, det)
+
     def _empty(self, box: Box) -> ToolResult:
         bg = self.analysis.background
         return ToolResult(
@@ -304,22 +321,18 @@ class VisualTools:
 
     def color(self, argument: str, refs: Sequence[Box] = ()) -> ToolResult:
         """``color[box]``: the colour name of the main object in the box."""
-        box = self._one_box(argument, refs)
-        if isinstance(box, ToolResult):
-            return box
-        det = self._dominant(box)
-        if det is None:
-            return self._empty(box)
+        found = self._object_in(argument, refs)
+        if isinstance(found, ToolResult):
+            return found
+        box, det = found
         return ToolResult(f"The object in {format_box(box)} is {det.color}.", boxes=(box,), value=det.color)
 
     def shape(self, argument: str, refs: Sequence[Box] = ()) -> ToolResult:
         """``shape[box]``: the shape of the main object's pixels inside the box."""
-        box = self._one_box(argument, refs)
-        if isinstance(box, ToolResult):
-            return box
-        det = self._dominant(box)
-        if det is None:
-            return self._empty(box)
+        found = self._object_in(argument, refs)
+        if isinstance(found, ToolResult):
+            return found
+        box, det = found
         part = self.analysis.mask_in_box(det, box)
         # The whole object (or nearly: a box drawn by hand may shave its rim) is named as a whole, with the
         # occlusion-aware fit; a box that cuts the object is named by the part it shows.
@@ -328,12 +341,10 @@ class VisualTools:
 
     def size(self, argument: str, refs: Sequence[Box] = ()) -> ToolResult:
         """``size[box]``: small or large, from the main object's visible extent inside the box."""
-        box = self._one_box(argument, refs)
-        if isinstance(box, ToolResult):
-            return box
-        det = self._dominant(box)
-        if det is None:
-            return self._empty(box)
+        found = self._object_in(argument, refs)
+        if isinstance(found, ToolResult):
+            return found
+        box, det = found
         mask = self.analysis.mask_in_box(det, box)
         ys, xs = np.nonzero(mask)
         w, h = int(xs.max() - xs.min()) + 1, int(ys.max() - ys.min()) + 1
@@ -386,3 +397,53 @@ class VisualTools:
             crop_box=box,
             value=box,
         )
+
+
+@dataclass(frozen=True)
+class VQATool:
+    """One row of the VQA env's tool table.
+
+    Attributes:
+        argument: The argument's placeholder in the bracket grammar (``"box"``), or None for an action that is
+            not a bracket tool (``program``: a fenced code block).
+        cost: The default price; latencies are the nominal (charged) ones, near the measured medians.
+        run: ``run(tools, argument, refs)`` calls the tool on :class:`VisualTools` (``refs``: the boxes that
+            ``#k`` names); None for ``answer`` and ``program``, which the env handles itself.
+        boxes: Whether the argument is boxes (a JSON call's ``args`` list is joined into the argument).
+    """
+
+    argument: str | None
+    cost: ToolCost
+    run: Callable[[VisualTools, str, Sequence[Box]], ToolResult] | None = None
+    boxes: bool = False
+
+
+def _find(tools: VisualTools, argument: str, refs: Sequence[Box]) -> ToolResult:
+    return tools.find(argument)
+
+
+def _count(tools: VisualTools, argument: str, refs: Sequence[Box]) -> ToolResult:
+    return tools.count(argument)
+
+
+#: The VQA tools: name -> placeholder, default price and call. ``answer`` is free; ``program`` is one run of a
+#: program in program mode (its image-API calls are priced as the tools they call).
+TOOL_TABLE: Mapping[str, VQATool] = {
+    "find": VQATool("description", ToolCost(per_call=0.02, nominal_latency_s=0.01), _find),
+    "count": VQATool("description", ToolCost(per_call=0.02, nominal_latency_s=0.01), _count),
+    "color": VQATool("box", ToolCost(per_call=0.01, nominal_latency_s=0.001), VisualTools.color, boxes=True),
+    "shape": VQATool("box", ToolCost(per_call=0.01, nominal_latency_s=0.001), VisualTools.shape, boxes=True),
+    "size": VQATool("box", ToolCost(per_call=0.01, nominal_latency_s=0.001), VisualTools.size, boxes=True),
+    "relation": VQATool(
+        "box_a, box_b", ToolCost(per_call=0.005, nominal_latency_s=0.001), VisualTools.relation, boxes=True
+    ),
+    "crop": VQATool("box", ToolCost(per_call=0.005, nominal_latency_s=0.0005), VisualTools.crop, boxes=True),
+    "program": VQATool(None, ToolCost(per_call=0.05, nominal_latency_s=0.05)),
+    "answer": VQATool("answer", ToolCost()),
+}
+#: The tools of the bracket grammar and their argument placeholders (aliases map to these names).
+TOOLS: Mapping[str, str] = {name: t.argument for name, t in TOOL_TABLE.items() if t.argument is not None}
+#: Default prices, from :data:`TOOL_TABLE`.
+DEFAULT_TOOL_COSTS: Mapping[str, ToolCost] = {name: t.cost for name, t in TOOL_TABLE.items()}
+#: Other names the grammar accepts for a tool.
+ALIASES: Mapping[str, str] = {"colour": "color", "finish": "answer"}

@@ -7,7 +7,7 @@ import pytest
 
 from toolgym.agents import make_policy, rollout
 from toolgym.agents.llm.scripted import ScriptedLLM
-from toolgym.agents.prompting.methods import ReActPolicy
+from toolgym.agents.prompting.react import ReActPolicy
 from toolgym.algorithms.lats import LATSConfig, LMValue, lats_search, parse_score
 from toolgym.algorithms.mcts import Edge, Node
 

@@ -9,7 +9,7 @@ import gymnasium as gym
 import pytest
 
 from toolgym.agents.llm.scripted import ScriptedLLM
-from toolgym.agents.prompting.methods import ReActPolicy
+from toolgym.agents.prompting.react import ReActPolicy
 from toolgym.algorithms.mcts import (
     ConstantValue,
     Edge,

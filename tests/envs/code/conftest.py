@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from toolgym.envs.code.sandbox import BACKENDS, Limits
+from toolgym.sandbox import BACKENDS, Limits
 
 #: Tight limits so hostile code ends quickly.
 BATTERY_LIMITS = Limits(

@@ -15,8 +15,8 @@ import pytest
 
 from toolgym.data import data_dir
 from toolgym.envs.code.grading import grade_submission, run_visible_tests
-from toolgym.envs.code.sandbox import create_sandbox
 from toolgym.envs.code.tasks import load_humaneval, load_mbpp
+from toolgym.sandbox import create_sandbox
 
 pytestmark = pytest.mark.slow
 

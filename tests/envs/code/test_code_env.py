@@ -11,9 +11,9 @@ import pytest
 from toolgym.data import data_dir
 from toolgym.envs.code.env import EXAMPLE_TASKS, CodeEnv, HumanEvalEnv, MBPPEnv, PythonTasksEnv
 from toolgym.envs.code.grading import instrument
-from toolgym.envs.code.sandbox import ProcessSandbox
 from toolgym.envs.code.tasks import CodeTask, defines, docstring_tests, load_jsonl, split_check_function
 from toolgym.error import ConfigError, DataNotFoundError, UnknownTaskError
+from toolgym.sandbox import ProcessSandbox
 from toolgym.testing import check_info
 
 HAS_MBPP = (data_dir() / "mbpp" / "mbpp.jsonl").is_file() and (data_dir() / "mbpp" / "sanitized-mbpp.json").is_file()

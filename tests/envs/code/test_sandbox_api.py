@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from toolgym.envs.code.sandbox import (
+from toolgym.error import ConfigError
+from toolgym.sandbox import (
     BACKENDS,
     ISOLATION,
     ExecResult,
@@ -24,10 +25,9 @@ from toolgym.envs.code.sandbox import (
     render_isolation_table,
     run,
 )
-from toolgym.envs.code.sandbox.container import DockerSandbox, DockerStream
-from toolgym.envs.code.sandbox.paths import collapse
-from toolgym.envs.code.sandbox.process import private_parents
-from toolgym.error import ConfigError
+from toolgym.sandbox.container import DockerSandbox, DockerStream
+from toolgym.sandbox.paths import collapse
+from toolgym.sandbox.process import private_parents
 
 LIMITS = Limits(wall_s=5.0, cpu_s=3.0)
 

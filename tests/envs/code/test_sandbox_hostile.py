@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from toolgym.envs.code.sandbox import ISOLATION
+from toolgym.sandbox import ISOLATION
 
 # Host-side slack on top of the sandbox's wall limit (worker kill wait, start-up, a busy machine).
 SLACK_S = 8.0

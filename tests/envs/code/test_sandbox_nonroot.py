@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from toolgym.envs.code.sandbox import BwrapSandbox, Limits
-from toolgym.envs.code.sandbox.base import worker_source
-from toolgym.envs.code.sandbox.bwrap import bwrap_args
-from toolgym.envs.code.sandbox.process import worker_env
+from toolgym.sandbox import BwrapSandbox, Limits
+from toolgym.sandbox.base import worker_source
+from toolgym.sandbox.bwrap import bwrap_args
+from toolgym.sandbox.process import worker_env
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 

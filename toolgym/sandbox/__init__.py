@@ -1,5 +1,8 @@
 """A sandbox for model-written Python: isolated, resource-limited, and fast (a fork per execution).
 
+Shared by the code envs (:mod:`toolgym.envs.code`) and VQA program mode (:mod:`toolgym.envs.vqa.program`);
+it knows no env.
+
 Three backends share one interface and one worker program (``_worker.py``):
 
 * ``process`` - a child process with rlimits, a private scratch folder, a scrubbed environment, its own
@@ -13,7 +16,7 @@ execution costs about a ``fork``, not an interpreter start-up. :data:`ISOLATION`
 says which backend stops which attack.
 
 Example:
-    >>> from toolgym.envs.code.sandbox import create_sandbox
+    >>> from toolgym.sandbox import create_sandbox
     >>> with create_sandbox("process", limits={"wall_s": 5}) as sb:
     ...     print(sb.run("print(sum(range(10)))").stdout.strip())
     ...     s = sb.session()
@@ -32,13 +35,13 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from toolgym.envs.code.sandbox.base import DEFAULT_PRELOAD, Sandbox, SandboxError, Session
-from toolgym.envs.code.sandbox.bwrap import BwrapSandbox
-from toolgym.envs.code.sandbox.container import DockerSandbox
-from toolgym.envs.code.sandbox.isolation import BACKEND_ORDER, ISOLATION, render_isolation_table
-from toolgym.envs.code.sandbox.process import ProcessSandbox
-from toolgym.envs.code.sandbox.result import LIMIT_NAMES, STATUSES, ExecResult, Limits
 from toolgym.error import ConfigError, did_you_mean
+from toolgym.sandbox.base import DEFAULT_PRELOAD, Sandbox, SandboxError, Session
+from toolgym.sandbox.bwrap import BwrapSandbox
+from toolgym.sandbox.container import DockerSandbox
+from toolgym.sandbox.isolation import BACKEND_ORDER, ISOLATION, render_isolation_table
+from toolgym.sandbox.process import ProcessSandbox
+from toolgym.sandbox.result import LIMIT_NAMES, STATUSES, ExecResult, Limits
 
 __all__ = [
     "BACKENDS",

@@ -11,16 +11,14 @@ filesystem namespace: the code can open sockets and read world-readable files. U
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from typing import Any
 
-from toolgym.envs.code.sandbox.base import PipeTransport, Sandbox, kill_uid_processes, worker_source
-from toolgym.envs.code.sandbox.paths import collapse, interpreter_roots, package_roots
+from toolgym.sandbox.base import PipeTransport, Sandbox, kill_uid_processes
+from toolgym.sandbox.paths import collapse, interpreter_roots, package_roots
 
 __all__ = ["ProcessSandbox", "private_parents", "worker_env"]
 
@@ -72,7 +70,7 @@ def worker_env(extra: dict[str, str], home: str) -> dict[str, str]:
 class ProcessSandbox(Sandbox):
     """A sandbox whose worker is a plain child process (rlimits, own uid when root; no namespaces).
 
-    See :class:`~toolgym.envs.code.sandbox.base.Sandbox` for the arguments, and the isolation table in
+    See :class:`~toolgym.sandbox.base.Sandbox` for the arguments, and the isolation table in
     ``docs/code.md`` for what this backend does and does not stop.
     """
 
@@ -113,20 +111,9 @@ class ProcessSandbox(Sandbox):
             # worker's own mount namespace (see _worker._expose).
             roots = [*interpreter_roots(self.python), *package_roots(self.share), *self.extra_paths]
             config = dict(config, expose=private_parents(roots))
-        cmd = [self.python, "-s", "-B", "-c", worker_source(), json.dumps(config)]
-        stderr = tempfile.TemporaryFile()
-        proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            cwd=scratch,
-            env=worker_env(self.env, scratch),
-            start_new_session=True,
-            close_fds=True,
-        )
         cleanups = []
         uid = config.get("uid")
         if uid is not None and os.geteuid() == 0:
             cleanups.append(lambda: kill_uid_processes(uid))
-        return PipeTransport(proc, stderr, cleanups)
+        env = worker_env(self.env, scratch)
+        return PipeTransport.start([], self.python, config, env=env, cwd=scratch, on_kill=cleanups)

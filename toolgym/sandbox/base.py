@@ -11,6 +11,8 @@ import logging
 import os
 import select
 import struct
+import subprocess
+import tempfile
 import threading
 import time
 import weakref
@@ -18,8 +20,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
-from toolgym.envs.code.sandbox.result import ExecResult, Limits
 from toolgym.error import ConfigError, ToolgymError
+from toolgym.sandbox.result import ExecResult, Limits
 
 __all__ = ["DEFAULT_PRELOAD", "Sandbox", "SandboxError", "Session", "worker_source"]
 
@@ -119,13 +121,13 @@ def _finalize(holder: _Holder) -> None:
 class Sandbox:
     """A warm sandbox: a worker process that forks one isolated child per execution.
 
-    Use :func:`toolgym.envs.code.sandbox.create_sandbox` to get one (it picks the strongest available
+    Use :func:`toolgym.sandbox.create_sandbox` to get one (it picks the strongest available
     backend), or a backend class directly. The worker starts on the first call (or :meth:`start`); if it
     dies (killed by hostile code, a crash), the call that noticed returns a ``"sandbox_error"`` result and
     the next call starts a fresh worker (sessions are restored by replaying their history).
 
     Example:
-        >>> from toolgym.envs.code.sandbox import ProcessSandbox
+        >>> from toolgym.sandbox import ProcessSandbox
         >>> with ProcessSandbox() as sb:
         ...     r = sb.run("print(6 * 7)")
         >>> r.status, r.stdout
@@ -458,7 +460,7 @@ class Session:
     is how environment snapshots restore a session, and how a session survives a worker restart).
 
     Example:
-        >>> from toolgym.envs.code.sandbox import ProcessSandbox
+        >>> from toolgym.sandbox import ProcessSandbox
         >>> with ProcessSandbox() as sb:
         ...     s = sb.session()
         ...     _ = s.run("x = 20")
@@ -508,15 +510,7 @@ class Session:
         except SandboxError as exc:
             return ExecResult.failure(self.sandbox.name, str(exc))
         for attempt in range(2):
-            res = self.sandbox._run(
-                code,
-                session=self._sid,
-                timeout=timeout,
-                persist=persist,
-                filename=f"<exec-{len(self._history) + 1}>",
-            )
-            if res.persisted:
-                self._history.append(code)
+            res = self._exec(code, timeout=timeout, persist=persist)
             if res.status == "sandbox_error" or res.extra.get("session_lost"):
                 self._sid = None  # re-opened (and replayed) on the next run
             if not (res.extra.get("not_run") and attempt == 0):
@@ -527,20 +521,21 @@ class Session:
                 return ExecResult.failure(self.sandbox.name, str(exc))
         return res
 
+    def _exec(self, code: str, *, timeout: float | None, persist: bool) -> ExecResult:
+        """Run ``code`` in the session once; the history records it when the state kept it."""
+        res = self.sandbox._run(
+            code, session=self._sid, timeout=timeout, persist=persist, filename=f"<exec-{len(self._history) + 1}>"
+        )
+        if res.persisted:
+            self._history.append(code)
+        return res
+
     def _replay(self, history: Iterable[str]) -> list[ExecResult]:
         results = []
         for code in history:
-            res = self.sandbox._run(
-                code,
-                session=self._sid,
-                timeout=None,
-                persist=True,
-                filename=f"<exec-{len(self._history) + 1}>",
-            )
+            res = self._exec(code, timeout=None, persist=True)
             results.append(res)
-            if res.persisted:
-                self._history.append(code)
-            else:
+            if not res.persisted:
                 logger.warning("replaying a session: an execution did not complete this time (%s)", res.summary())
                 if res.status == "sandbox_error":
                     break
@@ -615,6 +610,41 @@ class PipeTransport:
         self._wfd = proc.stdin.fileno()
         self._rfd = proc.stdout.fileno()
         self._killed = False
+
+    @classmethod
+    def start(
+        cls,
+        prefix: Sequence[str],
+        python: str,
+        config: Mapping[str, Any],
+        *,
+        env: Mapping[str, str],
+        cwd: str | None = None,
+        on_kill: Sequence[Any] = (),
+    ) -> PipeTransport:
+        """Start the worker program (``prefix`` + ``python -s -B -c <worker> <config>``) in a new session.
+
+        Args:
+            prefix: Arguments before the interpreter (bubblewrap's), or none.
+            python: The interpreter.
+            config: The worker's configuration (JSON).
+            env: The worker's environment.
+            cwd: Its working folder.
+            on_kill: Callables run after the worker is killed.
+        """
+        cmd = [*prefix, python, "-s", "-B", "-c", worker_source(), json.dumps(config)]
+        stderr = tempfile.TemporaryFile()
+        proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            cwd=cwd,
+            env=dict(env),
+            start_new_session=True,
+            close_fds=True,
+        )
+        return cls(proc, stderr, on_kill)
 
     def send(self, data: bytes) -> None:
         """Write everything (blocking)."""

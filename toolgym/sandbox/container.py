@@ -22,9 +22,9 @@ import struct
 import time
 from typing import Any
 
-from toolgym.envs.code.sandbox.base import Sandbox, SandboxError, worker_source
-from toolgym.envs.code.sandbox.paths import collapse, interpreter_roots, package_roots
-from toolgym.envs.code.sandbox.process import worker_env
+from toolgym.sandbox.base import Sandbox, SandboxError, worker_source
+from toolgym.sandbox.paths import collapse, interpreter_roots, package_roots
+from toolgym.sandbox.process import worker_env
 
 __all__ = ["DEFAULT_IMAGE", "DockerSandbox", "DockerStream"]
 

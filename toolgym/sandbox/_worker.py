@@ -18,6 +18,12 @@ reply). Each execution's stdout, stderr and result travel over fresh pipes that 
 caps and a wall-clock deadline; on timeout the worker kills the child's process group and then every
 process below it that is not a session holder (orphans are re-parented to the worker because it is a
 child subreaper), so no execution leaves a process behind.
+
+Parts, one job each: :class:`Worker` (the request loop and the host's operations), :class:`Child` (what a
+forked child does: privilege drop, limits via :func:`apply_rlimits`, plumbing, execution),
+:class:`SessionHolder` (a session's process), :class:`SpareFactory` (children forked ahead of one-shot runs,
+by the factory process) and :class:`Janitor` (killing leftover processes, removing leftover files, scratch
+folders). They live in one file because the file is the program.
 """
 
 import ast
@@ -150,6 +156,36 @@ def _children_by_scan(pid, single_threaded=False):
         if ppid == pid:
             out.append(int(name))
     return out
+
+
+def _reaped():
+    """Reap the children that have exited, without waiting: yield ``(pid, status)`` for each."""
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        yield pid, status
+
+
+def _fork_connected(body, keep, exit_code):
+    """Fork a child that runs ``body(sock)`` with no descriptor open but ``sock`` (and ``keep``), then exits.
+
+    Returns the child's pid and the worker's end of the socket pair.
+    """
+    mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            mine.close()
+            _close_fds_except([theirs.fileno(), *keep])
+            body(theirs)
+        finally:
+            os._exit(exit_code)
+    theirs.close()
+    return pid, mine
 
 
 def _recv_request(sock, maxfds=3):
@@ -351,110 +387,74 @@ def _execute(code, ns, filename, limits):
     return res
 
 
-class Worker:
-    """The request loop of the worker process (see the module docstring)."""
+# ---------------------------------------------------------------------------------------------- limits
+def apply_rlimits(lim, is_root, nproc_base=0):
+    """Set this process's resource limits from ``lim`` (the sandbox's limits; soft = hard unless given a pair).
 
-    def __init__(self, cfg, chan):
+    Without root a limit is never raised above the hard limit already in force.
+    """
+
+    def setlim(res, value):
+        if value is None:
+            return
+        soft, hard = (value, value) if not isinstance(value, tuple) else value
+        if not is_root:
+            _, cur = resource.getrlimit(res)
+            if cur != resource.RLIM_INFINITY:
+                hard = min(hard, cur)
+                soft = min(soft, hard)
+        resource.setrlimit(res, (soft, hard))
+
+    mb = 1 << 20
+    cpu = lim.get("cpu_s")
+    if cpu:
+        setlim(resource.RLIMIT_CPU, (int(cpu + 0.999), int(cpu + 0.999) + 1))
+    if lim.get("memory_mb"):
+        setlim(resource.RLIMIT_AS, int(lim["memory_mb"] * mb))
+    if lim.get("processes"):
+        setlim(resource.RLIMIT_NPROC, int(lim["processes"]) + int(nproc_base))
+    if lim.get("file_size_mb") is not None:
+        setlim(resource.RLIMIT_FSIZE, int(lim["file_size_mb"] * mb))
+    if lim.get("open_files"):
+        setlim(resource.RLIMIT_NOFILE, int(lim["open_files"]))
+    if lim.get("stack_mb"):
+        setlim(resource.RLIMIT_STACK, int(lim["stack_mb"] * mb))
+    setlim(resource.RLIMIT_CORE, 0)
+
+
+def cap_cpu_to_timeout(lim, timeout):
+    """Lower the CPU-time limit to the run's wall-clock timeout (never above the hard limit)."""
+    cpu = lim.get("cpu_s")
+    if cpu:
+        soft = int(min(cpu, timeout) + 0.999)
+        _, hard = resource.getrlimit(resource.RLIMIT_CPU)
+        if hard != resource.RLIM_INFINITY:
+            soft = min(soft, hard)
+        resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
+
+
+# ---------------------------------------------------------------------------------------------- janitor
+class Janitor:
+    """Cleans up after executions: kills the processes left below the worker, removes the files left behind.
+
+    It also makes the scratch folders (owned by the sandbox user) and removes them.
+    """
+
+    def __init__(self, cfg, uid, gid):
         self.cfg = cfg
-        self.chan = chan
-        self.limits = cfg["limits"]
-        self.is_root = os.geteuid() == 0
-        self.uid = cfg.get("uid") if self.is_root else None
-        self.gid = cfg.get("gid") if self.is_root else None
+        self.uid = uid
+        self.gid = gid
         self.scratch_root = cfg["scratch_root"]
-        self.sessions = {}
-        self.spare = None
-        self.factory = None
-        self.exit_status = {}
-        self.used_once = False
         self.counter = 0
-        self.devnull = os.open(os.devnull, os.O_RDWR)
-        self.stdio = (sys.stdin, sys.stdout, sys.stderr)
         self.children_of = _children if os.path.exists(f"/proc/self/task/{os.getpid()}/children") else None
         if self.children_of is None:
             self.children_of = _children_by_scan
 
-    # ------------------------------------------------------------------ loop
-    def serve(self):
-        while True:
-            msg = self.chan.recv()
-            if msg is None:
-                self.shutdown()
-                return
-            op = msg.get("op")
-            try:
-                if op == "run":
-                    reply = self.op_run(msg)
-                elif op == "open":
-                    reply = self.op_open(msg)
-                elif op == "close":
-                    reply = self.op_close(msg)
-                elif op == "hello":
-                    reply = self.op_hello()
-                elif op == "status":
-                    deadline = time.monotonic() + 2.0  # account for the spares being made
-                    while self.factory is not None and self.factory["pending"] and time.monotonic() < deadline:
-                        self.factory_pump(max(deadline - time.monotonic(), 0.0))
-                    self.drain_session_events(deadline)
-                    reply = {
-                        "spare": self.spare["pid"] if self.spare else None,
-                        "holders": sorted(self.holders()),
-                        "session_spares": sorted(self.session_spares()),
-                        "factory": self.factory["pid"] if self.factory else None,
-                    }
-                elif op == "shutdown":
-                    self.shutdown()
-                    self.chan.send({"id": msg.get("id"), "ok": True})
-                    return
-                else:
-                    reply = {"error": f"unknown op {op!r}"}
-            except Exception as exc:  # a worker bug: report it instead of dying
-                where = traceback.extract_tb(exc.__traceback__)[-3:]
-                at = "; ".join(f"line {f.lineno} in {f.name}" for f in where)
-                reply = {"error": f"worker error: {type(exc).__name__}: {exc} (at {at})"}
-            reply["id"] = msg.get("id")
-            self.chan.send(reply)
-            self.reap()
-            if op == "run" and msg.get("session") is None:
-                self.used_once = True
-            if self.used_once and self.spare is None:
-                if self.factory is not None:
-                    self.order_spare()  # the factory forks it while the host reads the reply
-                else:
-                    try:
-                        self.make_spare()
-                    except OSError:
-                        self.spare = None
-
-    def op_hello(self):
-        return {
-            "pid": os.getpid(),
-            "uid": os.getuid(),
-            "euid": os.geteuid(),
-            "drop_uid": self.uid,
-            "python": sys.version.split()[0],
-            "executable": sys.executable,
-            "preloaded": self.cfg.get("preloaded", []),
-            "preload_failed": self.cfg.get("preload_failed", []),
-            "exposed": self.cfg.get("exposed", []),
-            "expose_error": self.cfg.get("expose_error"),
-        }
-
-    # ------------------------------------------------------------------ processes
-    def reap(self):
-        while True:
-            try:
-                pid, _ = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                return
-            if pid == 0:
-                return
-
-    def holders(self):
-        return {s["holder"] for s in self.sessions.values() if s["holder"]}
-
-    def session_spares(self):
-        return {s["spare"] for s in self.sessions.values() if s.get("spare")}
+    @staticmethod
+    def reap():
+        """Reap every child that has exited (without waiting)."""
+        for _ in _reaped():
+            pass
 
     def sweep(self, keep=(), roots=()):
         """Kill every process below the worker except those in ``keep`` (holders, spares, the factory).
@@ -483,7 +483,7 @@ class Worker:
                 if p in seen or p in keep:
                     continue
                 seen.add(p)
-                if p not in signalled and not self._is_zombie(p):
+                if p not in signalled and not self.is_zombie(p):
                     new.append(p)
                 frontier.extend(self.children_of(p))
             if not new:
@@ -501,13 +501,36 @@ class Worker:
         return -1
 
     @staticmethod
-    def _is_zombie(pid):
+    def is_zombie(pid):
+        """Whether ``pid`` has exited (a zombie, or gone)."""
         try:
             with open(f"/proc/{pid}/stat") as fh:
                 stat = fh.read()
             return stat[stat.rindex(")") + 2] in "ZX"
         except (OSError, ValueError):
             return True
+
+    @staticmethod
+    def alive(pid):
+        """Whether ``pid`` runs (not a zombie)."""
+        if not pid:
+            return False
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return False
+        return not Janitor.is_zombie(pid)
+
+    @staticmethod
+    def kill_group(pid):
+        """SIGKILL the process group led by ``pid``, and ``pid`` itself."""
+        if not pid:
+            return
+        for fn in (os.killpg, os.kill):
+            try:
+                fn(pid, signal.SIGKILL)
+            except OSError:
+                pass
 
     def dir_stamps(self):
         """Modification times of the shared writable folders (a folder whose time is unchanged is skipped)."""
@@ -521,12 +544,15 @@ class Worker:
                 pass
         return stamps
 
-    def sweep_files(self, since, stamps=None):
-        """Remove what the sandbox user left in shared writable folders (only with a dedicated uid)."""
+    def sweep_files(self, since, stamps=None, active=()):
+        """Remove what the sandbox user left in shared writable folders (only with a dedicated uid).
+
+        ``active``: paths to keep (the open sessions' scratch folders).
+        """
         if self.uid is None and not self.cfg.get("sweep_any_owner"):
             return 0
         removed = 0
-        active = {s["scratch"] for s in self.sessions.values()} | set(self.cfg.get("sweep_keep", []))
+        active = set(active) | set(self.cfg.get("sweep_keep", []))
         for folder in self.cfg.get("sweep_dirs", []):
             try:
                 if stamps is not None and stamps.get(folder) == os.stat(folder).st_mtime_ns:
@@ -553,10 +579,12 @@ class Worker:
                     pass
         return removed
 
-    # ------------------------------------------------------------------ scratch folders
-    def new_scratch(self):
-        self.counter += 1
-        path = os.path.join(self.scratch_root, f"w{os.getpid()}-{self.counter}")
+    def new_scratch(self, name=None):
+        """A new private scratch folder, owned by the sandbox user (``name``: else a numbered one)."""
+        if name is None:
+            self.counter += 1
+            name = f"w{os.getpid()}-{self.counter}"
+        path = os.path.join(self.scratch_root, name)
         os.mkdir(path, 0o700)
         if self.uid is not None:
             os.chown(path, self.uid, self.gid)
@@ -564,6 +592,8 @@ class Worker:
 
     @staticmethod
     def remove_tree(path):
+        """Remove a scratch folder, whatever modes the code gave its entries."""
+
         def onerror(func, p, _exc):
             try:
                 os.chmod(os.path.dirname(p), 0o700)
@@ -574,38 +604,28 @@ class Worker:
 
         shutil.rmtree(path, onerror=onerror)
 
-    # ------------------------------------------------------------------ becoming a sandboxed process
+
+# ---------------------------------------------------------------------------------------------- children
+class Child:
+    """What a process forked to run code does: drop privileges, connect the pipes, run the code, report.
+
+    Every method that runs code ends the process (``os._exit``) or, for a session, turns it into the
+    session's holder (:class:`SessionHolder`).
+    """
+
+    def __init__(self, cfg, uid, gid, is_root):
+        self.cfg = cfg
+        self.limits = cfg["limits"]
+        self.uid = uid
+        self.gid = gid
+        self.is_root = is_root
+        self.devnull = os.open(os.devnull, os.O_RDWR)
+        self.stdio = (sys.stdin, sys.stdout, sys.stderr)
+
     def become_sandboxed(self, scratch):
         """In a freshly forked child of the worker: own process group, rlimits, unprivileged user."""
-        lim = self.limits
         os.setpgid(0, 0)  # (the process stays non-dumpable, as the worker: no ptrace between sandbox processes)
-
-        def setlim(res, value):
-            if value is None:
-                return
-            soft, hard = (value, value) if not isinstance(value, tuple) else value
-            if not self.is_root:
-                _, cur = resource.getrlimit(res)
-                if cur != resource.RLIM_INFINITY:
-                    hard = min(hard, cur)
-                    soft = min(soft, hard)
-            resource.setrlimit(res, (soft, hard))
-
-        mb = 1 << 20
-        cpu = lim.get("cpu_s")
-        if cpu:
-            setlim(resource.RLIMIT_CPU, (int(cpu + 0.999), int(cpu + 0.999) + 1))
-        if lim.get("memory_mb"):
-            setlim(resource.RLIMIT_AS, int(lim["memory_mb"] * mb))
-        if lim.get("processes"):
-            setlim(resource.RLIMIT_NPROC, int(lim["processes"]) + int(self.cfg.get("nproc_base", 0)))
-        if lim.get("file_size_mb") is not None:
-            setlim(resource.RLIMIT_FSIZE, int(lim["file_size_mb"] * mb))
-        if lim.get("open_files"):
-            setlim(resource.RLIMIT_NOFILE, int(lim["open_files"]))
-        if lim.get("stack_mb"):
-            setlim(resource.RLIMIT_STACK, int(lim["stack_mb"] * mb))
-        setlim(resource.RLIMIT_CORE, 0)
+        apply_rlimits(self.limits, self.is_root, self.cfg.get("nproc_base", 0))
         if self.uid is not None:
             os.setgroups([])
             os.setgid(self.gid)
@@ -617,17 +637,37 @@ class Worker:
 
     @staticmethod
     def fresh_namespace():
+        """The globals of a new program."""
         return {"__name__": "__main__", "__builtins__": builtins, "__doc__": None}
 
-    def child_run(self, req, ns, fds, sock=None, done_w=None):
-        """Body of an execution child (never returns)."""
+    def run(self, req, ns, fds, sock=None, done_w=None):
+        """Body of an execution child forked by a session holder (never returns)."""
         try:
-            self.prepare_child(fds, [sock.fileno() if sock is not None else None, done_w])
+            self.prepare(fds, [sock.fileno() if sock is not None else None, done_w])
         except BaseException:
             os._exit(_EXIT_CHILD_FAILED)
         self.run_prepared(req, ns, fds[2], sock=sock, done_w=done_w)
 
-    def prepare_child(self, fds, keep=()):
+    def spare(self, scratch, pipes, go):
+        """Body of a spare: sandboxed and connected ahead of time, it waits for a request on ``go``.
+
+        ``pipes`` (stdout, stderr, result) and ``go`` are ``(read, write)`` pairs; the worker has the other
+        ends. Never returns: the caller's ``finally`` exits if anything here fails.
+        """
+        go_r, go_w = go
+        os.close(go_w)
+        for r, _w in pipes:
+            os.close(r)
+        self.become_sandboxed(scratch)
+        self.prepare([w for _r, w in pipes], [go_r])
+        head = _read_exact(go_r, _HDR.size)
+        body = _read_exact(go_r, _HDR.unpack(head)[0]) if head else None
+        if body is None:
+            os._exit(0)  # the worker went away, or closed the sandbox
+        os.close(go_r)
+        self.run_prepared(json.loads(body.decode("utf-8")), self.fresh_namespace(), pipes[2][1])
+
+    def prepare(self, fds, keep=()):
         """Own process group; stdout/stderr to the execution's pipes; every other descriptor closed."""
         out_w, err_w, res_w = fds
         os.setpgid(0, 0)
@@ -649,14 +689,7 @@ class Worker:
     def run_prepared(self, req, ns, res_w, sock=None, done_w=None):
         """Run the request's code in a prepared child, report, then exit or take over the session."""
         try:
-            timeout = float(req.get("timeout") or self.limits["wall_s"])
-            cpu = self.limits.get("cpu_s")
-            if cpu:
-                soft = int(min(cpu, timeout) + 0.999)
-                _, hard = resource.getrlimit(resource.RLIMIT_CPU)
-                if hard != resource.RLIM_INFINITY:
-                    soft = min(soft, hard)
-                resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
+            cap_cpu_to_timeout(self.limits, float(req.get("timeout") or self.limits["wall_s"]))
             sys.argv = [req.get("filename", "<code>")]
             res = _execute(req["code"], ns, req.get("filename", "<code>"), self.limits)
             for stream in (sys.stdout, sys.stderr):
@@ -668,23 +701,24 @@ class Worker:
             os.dup2(self.devnull, 2)
             res["holder"] = None
             if req.get("persist") and sock is not None:
+                holder = SessionHolder(self, sock, ns)
                 if _thread_count() > 1:
                     # Threads the code left running would keep changing the state: a fork keeps the
                     # state without them, and that fork becomes the session holder.
-                    holder = os.fork()
-                    if holder == 0:
+                    pid = os.fork()
+                    if pid == 0:
                         try:
                             os.close(res_w)
                             os.setpgid(0, 0)
-                            self.become_holder(done_w, sock, ns)
+                            holder.take_over(done_w)
                         finally:
                             os._exit(0)
-                    res["holder"] = holder
+                    res["holder"] = pid
                 else:  # this process becomes the session holder
                     res["holder"] = os.getpid()
                     _write_all(res_w, _frame(res))
                     os.close(res_w)
-                    self.become_holder(done_w, sock, ns)
+                    holder.take_over(done_w)
             _write_all(res_w, _frame(res))
             os.close(res_w)
         except BaseException:
@@ -695,7 +729,21 @@ class Worker:
             os._exit(_EXIT_CHILD_FAILED)
         os._exit(0)
 
-    def become_holder(self, done_w, sock, ns):
+
+class SessionHolder:
+    """A session holder: keeps a session's globals and forks a child from them per run.
+
+    After a run that does not keep its state (``persist=False``, e.g. a test), the holder forks the child
+    for the next run while this one executes (a "spare", reported to the worker so its sweeps keep it): a
+    series of tests then costs no fork on the critical path.
+    """
+
+    def __init__(self, child, sock, ns):
+        self.child = child
+        self.sock = sock
+        self.ns = ns
+
+    def take_over(self, done_w):
         """Take over a session after an execution completed (never returns)."""
         _, hard = resource.getrlimit(resource.RLIMIT_CPU)
         if hard != resource.RLIM_INFINITY:
@@ -705,20 +753,16 @@ class Worker:
         except OSError:
             pass
         os.close(done_w)
-        self.holder_loop(sock, ns)
+        self.serve()
         os._exit(0)
 
-    def holder_loop(self, sock, ns):
-        """A session holder: wait for executions, run each in a child forked from its state (never returns).
-
-        After a run that does not keep its state (``persist=False``, e.g. a test), the holder forks the
-        child for the next run while this one executes (a "spare", reported to the worker so its sweeps
-        keep it): a series of tests then costs no fork on the critical path.
-        """
+    def serve(self):
+        """Wait for executions and run each in a child forked from the session's state (never returns)."""
+        sock = self.sock
         sock.setblocking(True)
         spare = None
         while True:
-            self.reap()
+            Janitor.reap()
             req, fds = _recv_request(sock)
             if req is None:
                 os._exit(0)
@@ -740,12 +784,12 @@ class Worker:
                 pid = os.fork()
                 if pid == 0:
                     os.close(done_r)
-                    self.child_run(req, ns, fds, sock=sock, done_w=done_w)
+                    self.child.run(req, self.ns, fds, sock=sock, done_w=done_w)
             for fd in (*fds, done_w):
                 os.close(fd)
             _send_event(sock, {"event": "forked", "run": req["run"], "pid": pid})
             if not req.get("persist"):
-                spare = self.fork_session_spare(sock, ns, [done_r])
+                spare = self.fork_spare([done_r])
                 if spare is not None:
                     _send_event(sock, {"event": "spare", "run": req["run"], "pid": spare[0]})
             data = b""
@@ -770,7 +814,7 @@ class Worker:
                 },
             )
 
-    def fork_session_spare(self, sock, ns, close=()):
+    def fork_spare(self, close=()):
         """Fork a child of this holder that waits for the next run's request; return (pid, control socket)."""
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
@@ -789,108 +833,33 @@ class Worker:
                     os._exit(0)
                 theirs.close()
                 out_w, err_w, res_w, done_w = fds
-                self.prepare_child([out_w, err_w, res_w], [sock.fileno(), done_w])
+                self.child.prepare([out_w, err_w, res_w], [self.sock.fileno(), done_w])
             except BaseException:
                 os._exit(_EXIT_CHILD_FAILED)
-            self.run_prepared(req, ns, res_w, sock=sock, done_w=done_w)
+            self.child.run_prepared(req, self.ns, res_w, sock=self.sock, done_w=done_w)
         theirs.close()
         return (pid, mine)
 
-    # ------------------------------------------------------------------ operations
-    def op_open(self, msg):
-        sid = msg["session"]
-        if sid in self.sessions:
-            return {"error": f"session {sid!r} is already open"}
-        scratch = self.new_scratch()
-        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        pid = os.fork()
-        if pid == 0:
-            try:
-                mine.close()
-                _close_fds_except([theirs.fileno(), self.devnull])
-                self.become_sandboxed(scratch)
-                self.holder_loop(theirs, self.fresh_namespace())
-            finally:
-                os._exit(_EXIT_CHILD_FAILED)
-        theirs.close()
-        mine.setblocking(False)
-        self.sessions[sid] = {
-            "sock": mine,
-            "events": _EventReader(mine),
-            "holder": pid,
-            "scratch": scratch,
-            "opened": time.time(),
-            "runs": 0,
-            "spare": None,
-        }
-        return {"session": sid, "holder": pid}
 
-    def op_close(self, msg):
-        s = self.sessions.pop(msg.get("session"), None)
-        if s is None:
-            return {"closed": False}
-        self.end_session(s)
-        return {"closed": True}
+# ---------------------------------------------------------------------------------------------- spares
+class SpareFactory:
+    """Spares for one-shot runs: sandboxed children forked ahead of time from the clean template.
 
-    def end_session(self, s):
-        try:
-            s["sock"].close()
-        except OSError:
-            pass
-        for pid in (s["holder"], s.get("spare")):
-            if pid:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except OSError:
-                    pass
-        self.sweep(self.keep_pids())
-        self.sweep_files(s["opened"])
-        self.remove_tree(s["scratch"])
+    A factory process (a copy of the template) forks them in parallel with the worker, which only sends
+    one byte per spare and later receives the spare's pipes; when the factory fails, the worker forks them
+    itself. Attributes: ``spare`` (the ready spare, or None), ``factory`` (the factory process, or None).
+    """
 
-    def shutdown(self):
-        self.drop_spare()
-        if self.factory is not None:
-            self.factory["sock"].close()
-            self.factory = None
-        for sid in list(self.sessions):
-            s = self.sessions.pop(sid)
-            try:
-                s["sock"].close()
-            except OSError:
-                pass
-            self.remove_tree(s["scratch"])
-        self.sweep(())
-        # Wait (briefly) until every killed process has exited and is reaped: nothing outlives close().
-        deadline = time.monotonic() + 3.0
-        while time.monotonic() < deadline:
-            self.sweep(())
-            try:
-                pid, _ = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                break
-            if pid == 0:
-                time.sleep(0.002)
-        self.sweep_files(self.cfg.get("started", 0.0))
+    def __init__(self, child, janitor):
+        self.child = child
+        self.janitor = janitor
+        self.spare = None
+        self.factory = None
+        self.exit_status = {}
 
-    def op_run(self, msg):
-        code = msg.get("code")
-        if not isinstance(code, str):
-            return {"status": "rejected", "message": "code must be a str"}
-        max_code = self.limits.get("max_code_bytes")
-        if max_code and len(code) > max_code:
-            return {
-                "status": "rejected",
-                "limit": "code_size",
-                "message": f"the code has {len(code)} characters; the limit is {max_code}",
-            }
-        timeout = float(msg.get("timeout") or self.limits["wall_s"])
-        sid = msg.get("session")
-        if sid is not None:
-            s = self.sessions.get(sid)
-            if s is None:
-                return {"status": "session_lost", "message": f"no open session {sid!r}"}
-            return self.run_in_session(msg, s, timeout)
-        return self.run_once(msg, timeout)
+    def pids(self):
+        """The spare's and the factory's process ids (they survive sweeps)."""
+        return {p for p in (self.spare and self.spare["pid"], self.factory and self.factory["pid"]) if p}
 
     def make_spare(self):
         """Fork a sandboxed child, ready to run code (off the critical path of the next one-shot run).
@@ -898,23 +867,13 @@ class Worker:
         The spare drops privileges, applies the limits and connects its stdout, stderr and result pipes,
         then waits for a request on its own pipe. It is forked from the clean template like any child.
         """
-        scratch = self.new_scratch()
+        scratch = self.janitor.new_scratch()
         pipes = [os.pipe() for _ in range(3)]
         go_r, go_w = os.pipe()
         pid = os.fork()
         if pid == 0:
             try:
-                os.close(go_w)
-                for r, _w in pipes:
-                    os.close(r)
-                self.become_sandboxed(scratch)
-                self.prepare_child([w for _r, w in pipes], [go_r])
-                head = _read_exact(go_r, _HDR.size)
-                body = _read_exact(go_r, _HDR.unpack(head)[0]) if head else None
-                if body is None:
-                    os._exit(0)  # the worker went away, or closed the sandbox
-                os.close(go_r)
-                self.run_prepared(json.loads(body.decode("utf-8")), self.fresh_namespace(), pipes[2][1])
+                self.child.spare(scratch, pipes, (go_r, go_w))
             finally:
                 os._exit(_EXIT_CHILD_FAILED)
         os.close(go_r)
@@ -922,23 +881,9 @@ class Worker:
             os.close(w)
         self.spare = {"pid": pid, "go": go_w, "fds": [r for r, _w in pipes], "scratch": scratch, "parent": "worker"}
 
-    # ------------------------------------------------------------------ the spare factory
-    def start_factory(self):
-        """Fork the factory: a copy of the clean template that forks spares when the worker asks.
-
-        Forking costs a millisecond or more of copy-on-write work here; the factory does it in parallel
-        with the worker, which only sends one byte per spare and later receives the spare's pipes.
-        """
-        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        pid = os.fork()
-        if pid == 0:
-            try:
-                mine.close()
-                _close_fds_except([theirs.fileno(), self.devnull])
-                self.factory_loop(theirs)
-            finally:
-                os._exit(0)
-        theirs.close()
+    def start(self):
+        """Fork the factory: a copy of the clean template that forks spares when the worker asks."""
+        pid, mine = _fork_connected(self.factory_loop, [self.child.devnull], 0)
         self.factory = {"pid": pid, "sock": mine, "pending": 0}
 
     def factory_loop(self, sock):
@@ -979,13 +924,7 @@ class Worker:
                     os.close(wake_r)
                     os.close(wake_w)
                     self.spare_main(sock)
-            while True:
-                try:
-                    pid, status = os.waitpid(-1, os.WNOHANG)
-                except ChildProcessError:
-                    break
-                if pid == 0:
-                    break
+            for pid, status in _reaped():
                 try:
                     sock.sendall(_frame({"exited": pid, "status": status}))
                 except OSError:
@@ -994,30 +933,17 @@ class Worker:
     def spare_main(self, sock):
         """A spare forked by the factory: hand the pipes to the worker, become sandboxed, wait for code."""
         try:
-            scratch = os.path.join(self.scratch_root, f"s{os.getpid()}")
-            os.mkdir(scratch, 0o700)
-            if self.uid is not None:
-                os.chown(scratch, self.uid, self.gid)
+            scratch = self.janitor.new_scratch(f"s{os.getpid()}")
             pipes = [os.pipe() for _ in range(3)]
             go_r, go_w = os.pipe()
             socket.send_fds(sock, [_frame({"pid": os.getpid(), "scratch": scratch})], [r for r, _w in pipes] + [go_w])
             sock.close()
-            os.close(go_w)
-            for r, _w in pipes:
-                os.close(r)
-            self.become_sandboxed(scratch)
-            self.prepare_child([w for _r, w in pipes], [go_r])
-            head = _read_exact(go_r, _HDR.size)
-            body = _read_exact(go_r, _HDR.unpack(head)[0]) if head else None
-            if body is None:
-                os._exit(0)
-            os.close(go_r)
-            self.run_prepared(json.loads(body.decode("utf-8")), self.fresh_namespace(), pipes[2][1])
+            self.child.spare(scratch, pipes, (go_r, go_w))
         finally:
             os._exit(_EXIT_CHILD_FAILED)
 
-    def order_spare(self):
-        """Ask the factory for a spare (returns at once; the spare is collected by take_spare)."""
+    def order(self):
+        """Ask the factory for a spare (returns at once; the spare is collected by :meth:`take`)."""
         f = self.factory
         if f is None or f["pending"] or self.spare is not None:
             return
@@ -1027,21 +953,38 @@ class Worker:
         except OSError:
             self.factory = None
 
-    def take_spare(self, timeout=5.0):
+    def replenish(self):
+        """Have a spare ready for the next one-shot run (ordered from the factory, else forked here)."""
+        if self.spare is not None:
+            return
+        if self.factory is not None:
+            self.order()  # the factory forks it while the host reads the reply
+        else:
+            try:
+                self.make_spare()
+            except OSError:
+                self.spare = None
+
+    def settle(self, deadline):
+        """Wait (until ``deadline``) for the spare the factory is making."""
+        while self.factory is not None and self.factory["pending"] and time.monotonic() < deadline:
+            self.pump(max(deadline - time.monotonic(), 0.0))
+
+    def take(self, timeout=5.0):
         """The ready spare: collected from the factory, or forked here when the factory fails."""
-        if self.spare is not None and not self._alive(self.spare["pid"]):
-            self.drop_spare()
+        if self.spare is not None and not self.janitor.alive(self.spare["pid"]):
+            self.drop()
         if self.spare is None and self.factory is not None:
-            self.order_spare()
+            self.order()
             deadline = time.monotonic() + timeout
             while self.spare is None and self.factory is not None and time.monotonic() < deadline:
-                self.factory_pump(max(deadline - time.monotonic(), 0.0))
+                self.pump(max(deadline - time.monotonic(), 0.0))
         if self.spare is None:
             self.make_spare()
         spare, self.spare = self.spare, None
         return spare
 
-    def factory_pump(self, timeout):
+    def pump(self, timeout):
         """Read one message from the factory: a new spare's pipes, or a child's exit status."""
         f = self.factory
         if f is None:
@@ -1073,9 +1016,10 @@ class Worker:
             for fd in (extra["go"], *extra["fds"]):
                 if fd >= 0:
                     os.close(fd)
-            self.kill_group(extra["pid"])
+            self.janitor.kill_group(extra["pid"])
 
-    def drop_spare(self):
+    def drop(self):
+        """Kill the ready spare, if any."""
         sp, self.spare = self.spare, None
         if sp is None:
             return
@@ -1084,26 +1028,218 @@ class Worker:
                 os.close(fd)
             except OSError:
                 pass
-        self.kill_group(sp["pid"])
-        self.remove_tree(sp["scratch"])
+        self.janitor.kill_group(sp["pid"])
+        self.janitor.remove_tree(sp["scratch"])
+
+    def close(self):
+        """Kill the spare and stop the factory."""
+        self.drop()
+        if self.factory is not None:
+            self.factory["sock"].close()
+            self.factory = None
+
+
+# ---------------------------------------------------------------------------------------------- worker
+class Worker:
+    """The request loop of the worker process (see the module docstring).
+
+    It serves the host's requests with its parts: :class:`Child` (what a forked child does),
+    :class:`SpareFactory` (children forked ahead of one-shot runs), :class:`SessionHolder` (a session's
+    process) and :class:`Janitor` (cleaning up processes and files).
+    """
+
+    def __init__(self, cfg, chan):
+        self.cfg = cfg
+        self.chan = chan
+        self.limits = cfg["limits"]
+        is_root = os.geteuid() == 0
+        uid = cfg.get("uid") if is_root else None
+        gid = cfg.get("gid") if is_root else None
+        self.janitor = Janitor(cfg, uid, gid)
+        self.child = Child(cfg, uid, gid, is_root)
+        self.spares = SpareFactory(self.child, self.janitor)
+        self.sessions = {}
+        self.used_once = False
+
+    # ------------------------------------------------------------------ loop
+    def serve(self):
+        while True:
+            msg = self.chan.recv()
+            if msg is None:
+                self.shutdown()
+                return
+            op = msg.get("op")
+            try:
+                if op == "run":
+                    reply = self.op_run(msg)
+                elif op == "open":
+                    reply = self.op_open(msg)
+                elif op == "close":
+                    reply = self.op_close(msg)
+                elif op == "hello":
+                    reply = self.op_hello()
+                elif op == "status":
+                    reply = self.op_status()
+                elif op == "shutdown":
+                    self.shutdown()
+                    self.chan.send({"id": msg.get("id"), "ok": True})
+                    return
+                else:
+                    reply = {"error": f"unknown op {op!r}"}
+            except Exception as exc:  # a worker bug: report it instead of dying
+                where = traceback.extract_tb(exc.__traceback__)[-3:]
+                at = "; ".join(f"line {f.lineno} in {f.name}" for f in where)
+                reply = {"error": f"worker error: {type(exc).__name__}: {exc} (at {at})"}
+            reply["id"] = msg.get("id")
+            self.chan.send(reply)
+            self.janitor.reap()
+            if op == "run" and msg.get("session") is None:
+                self.used_once = True
+            if self.used_once:
+                self.spares.replenish()
+
+    def op_hello(self):
+        return {
+            "pid": os.getpid(),
+            "uid": os.getuid(),
+            "euid": os.geteuid(),
+            "drop_uid": self.janitor.uid,
+            "python": sys.version.split()[0],
+            "executable": sys.executable,
+            "preloaded": self.cfg.get("preloaded", []),
+            "preload_failed": self.cfg.get("preload_failed", []),
+            "exposed": self.cfg.get("exposed", []),
+            "expose_error": self.cfg.get("expose_error"),
+        }
+
+    def op_status(self):
+        deadline = time.monotonic() + 2.0  # account for the spares being made
+        self.spares.settle(deadline)
+        self.drain_session_events(deadline)
+        spares = self.spares
+        return {
+            "spare": spares.spare["pid"] if spares.spare else None,
+            "holders": sorted(self.holders()),
+            "session_spares": sorted(self.session_spares()),
+            "factory": spares.factory["pid"] if spares.factory else None,
+        }
+
+    # ------------------------------------------------------------------ processes
+    def holders(self):
+        return {s["holder"] for s in self.sessions.values() if s["holder"]}
+
+    def session_spares(self):
+        return {s["spare"] for s in self.sessions.values() if s.get("spare")}
 
     def keep_pids(self):
-        """Processes below the worker that must survive a sweep: session holders and the spare."""
-        keep = self.holders() | self.session_spares()
-        if self.spare is not None:
-            keep.add(self.spare["pid"])
-        if self.factory is not None:
-            keep.add(self.factory["pid"])
-        return keep
+        """Processes below the worker that must survive a sweep: session holders, the spares, the factory."""
+        return self.holders() | self.session_spares() | self.spares.pids()
+
+    def active_scratch(self):
+        """The open sessions' scratch folders (file sweeps keep them)."""
+        return {s["scratch"] for s in self.sessions.values()}
+
+    def clean_up(self, roots, since, stamps=None):
+        """After a run: kill what it left running, remove what it left in shared folders."""
+        self.janitor.sweep(self.keep_pids(), roots=roots)
+        self.janitor.sweep_files(since, stamps, self.active_scratch())
+
+    # ------------------------------------------------------------------ operations
+    def op_open(self, msg):
+        sid = msg["session"]
+        if sid in self.sessions:
+            return {"error": f"session {sid!r} is already open"}
+        scratch = self.janitor.new_scratch()
+
+        def holder(sock):
+            self.child.become_sandboxed(scratch)
+            SessionHolder(self.child, sock, self.child.fresh_namespace()).serve()
+
+        pid, mine = _fork_connected(holder, [self.child.devnull], _EXIT_CHILD_FAILED)
+        mine.setblocking(False)
+        self.sessions[sid] = {
+            "sock": mine,
+            "events": _EventReader(mine),
+            "holder": pid,
+            "scratch": scratch,
+            "opened": time.time(),
+            "runs": 0,
+            "spare": None,
+        }
+        return {"session": sid, "holder": pid}
+
+    def op_close(self, msg):
+        s = self.sessions.pop(msg.get("session"), None)
+        if s is None:
+            return {"closed": False}
+        self.end_session(s)
+        return {"closed": True}
+
+    def end_session(self, s):
+        try:
+            s["sock"].close()
+        except OSError:
+            pass
+        for pid in (s["holder"], s.get("spare")):
+            if pid:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+        self.clean_up((), s["opened"])
+        self.janitor.remove_tree(s["scratch"])
+
+    def shutdown(self):
+        self.spares.close()
+        for sid in list(self.sessions):
+            s = self.sessions.pop(sid)
+            try:
+                s["sock"].close()
+            except OSError:
+                pass
+            self.janitor.remove_tree(s["scratch"])
+        self.janitor.sweep(())
+        # Wait (briefly) until every killed process has exited and is reaped: nothing outlives close().
+        deadline = time.monotonic() + 3.0
+        while time.monotonic() < deadline:
+            self.janitor.sweep(())
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                time.sleep(0.002)
+        self.janitor.sweep_files(self.cfg.get("started", 0.0))
+
+    def op_run(self, msg):
+        code = msg.get("code")
+        if not isinstance(code, str):
+            return {"status": "rejected", "message": "code must be a str"}
+        max_code = self.limits.get("max_code_bytes")
+        if max_code and len(code) > max_code:
+            return {
+                "status": "rejected",
+                "limit": "code_size",
+                "message": f"the code has {len(code)} characters; the limit is {max_code}",
+            }
+        timeout = float(msg.get("timeout") or self.limits["wall_s"])
+        sid = msg.get("session")
+        if sid is not None:
+            s = self.sessions.get(sid)
+            if s is None:
+                return {"status": "session_lost", "message": f"no open session {sid!r}"}
+            return self.run_in_session(msg, s, timeout)
+        return self.run_once(msg, timeout)
 
     def run_once(self, msg, timeout):
         started = time.time()
-        stamps = self.dir_stamps()
+        stamps = self.janitor.dir_stamps()
         t0 = time.monotonic()
         deadline = t0 + timeout
-        spare = self.take_spare()
+        spares = self.spares
+        spare = spares.take()
         if self.cfg.get("order_early", True):
-            self.order_spare()  # the next spare is forked while this one runs
+            spares.order()  # the next spare is forked while this one runs
         pid, scratch = spare["pid"], spare["scratch"]
         mine = spare["parent"] == "worker"  # else the factory reports its exit status
         body = json.dumps(msg, ensure_ascii=True).encode("ascii")
@@ -1113,7 +1249,7 @@ class Worker:
             pass  # the spare died: the collection below reports it
         os.close(spare["go"])
         col = _Collector(spare["fds"], self.limits)
-        fsock = self.factory["sock"].fileno() if (self.factory is not None and not mine) else None
+        fsock = spares.factory["sock"].fileno() if (spares.factory is not None and not mine) else None
         status = None
         killed_by = None
         stopped = False
@@ -1124,29 +1260,27 @@ class Worker:
                     got, st, _ru = os.wait4(pid, os.WNOHANG)
                     if got == pid:
                         status = st
-                elif pid in self.exit_status:
-                    status = self.exit_status.pop(pid)
+                elif pid in spares.exit_status:
+                    status = spares.exit_status.pop(pid)
             finished = status is not None or col.result_ready()
             if finished and (col.all_eof() or col.grace_over(now)):
                 break  # (a child that delivered its result is not waited for: its exit is reaped later)
             killed_by, stopped = self.enforce_limits(col, pid, now, deadline, killed_by, stopped)
             if stopped and now >= deadline + _KILL_WAIT_S:
                 break
-            wait = min(max(deadline - now, 0.0), 1.0)
-            if stopped or finished:
-                wait = 0.01
+            wait = 0.01 if stopped or finished else min(max(deadline - now, 0.0), 1.0)
             if mine and col.all_eof():
                 wait = 0.001
             ready = col.poll([fsock] if fsock is not None else [], wait, now if finished else None)
             if fsock is not None and fsock in ready:
-                self.factory_pump(0.0)
-                if self.factory is None:
+                spares.pump(0.0)
+                if spares.factory is None:
                     fsock = None
         col.close()
-        self.sweep(self.keep_pids(), roots=[pid])
+        self.janitor.sweep(self.keep_pids(), roots=[pid])
         wall = time.monotonic() - t0
-        self.sweep_files(started, stamps)
-        self.remove_tree(scratch)
+        self.janitor.sweep_files(started, stamps, self.active_scratch())
+        self.janitor.remove_tree(scratch)
         if status is None and col.result_ready():
             status = 0  # it delivered its result; its exit is not waited for
         return col.result(status, killed_by, wall)
@@ -1155,17 +1289,17 @@ class Worker:
         """Kill a run's process group once its output or wall time is over the limit; return the new state."""
         if col.over_limit and killed_by is None:
             killed_by, stopped = "output", True
-            self.kill_group(pid)
+            self.janitor.kill_group(pid)
         if now >= deadline and killed_by is None and not stopped:
             stopped = True
             if not col.result_ready():  # else the code finished and the process is only slow to exit
                 killed_by = "wall_time"
-            self.kill_group(pid)
+            self.janitor.kill_group(pid)
         return killed_by, stopped
 
     def run_in_session(self, msg, s, timeout):
         started = time.time()
-        stamps = self.dir_stamps()
+        stamps = self.janitor.dir_stamps()
         t0 = time.monotonic()
         deadline = t0 + timeout
         s["runs"] += 1
@@ -1219,9 +1353,7 @@ class Worker:
             killed_by, stopped = self.enforce_limits(col, child, now, deadline, killed_by, stopped)
             if stopped and now >= deadline + _KILL_WAIT_S:
                 break
-            wait = max(min(deadline - now, 1.0), 0.0)
-            if stopped or finished:
-                wait = 0.01
+            wait = 0.01 if stopped or finished else min(max(deadline - now, 0.0), 1.0)
             extra = [sock.fileno()] if not events.eof else []
             ready = col.poll(extra, wait, now if finished else None)
             if sock.fileno() in ready:
@@ -1233,11 +1365,10 @@ class Worker:
             s["holder"] = int(holder)
             s["spare"] = None
             s["holder_run"] = run_id  # spares announced for earlier runs belonged to the old holder
-        self.sweep(self.keep_pids(), roots=[int(holder) if holder else child])
-        self.sweep_files(started, stamps)
+        self.clean_up([int(holder) if holder else child], started, stamps)
         out = col.result(status if status is not None else (0 if res else None), killed_by, time.monotonic() - t0)
         out["persisted"] = bool(holder)
-        if not holder and (events.eof or not self._alive(s["holder"])):
+        if not holder and (events.eof or not self.janitor.alive(s["holder"])):
             lost = self.session_lost(s, msg, "the session holder died during the execution")
             out["status_note"] = lost["message"]
             out["session_lost"] = True
@@ -1271,26 +1402,6 @@ class Worker:
         self.sessions.pop(sid, None)
         self.end_session(s)
         return {"status": "session_lost", "message": why, "session_lost": True}
-
-    @staticmethod
-    def _alive(pid):
-        if not pid:
-            return False
-        try:
-            os.kill(pid, 0)
-        except OSError:
-            return False
-        return not Worker._is_zombie(pid)
-
-    @staticmethod
-    def kill_group(pid):
-        if not pid:
-            return
-        for fn in (os.killpg, os.kill):
-            try:
-                fn(pid, signal.SIGKILL)
-            except OSError:
-                pass
 
 
 class _Collector:
@@ -1463,7 +1574,7 @@ def main():
     gc.freeze()  # the template's objects are never scanned by a child's garbage collector
     worker = Worker(cfg, Channel(in_fd, out_fd))
     if cfg.get("factory", True):
-        worker.start_factory()
+        worker.spares.start()
     worker.serve()
 
 

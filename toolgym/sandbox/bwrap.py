@@ -12,17 +12,15 @@ and the code shares the worker's uid. Every rlimit of the ``process`` backend ap
 from __future__ import annotations
 
 import functools
-import json
 import os
 import shutil
 import subprocess
-import tempfile
 import threading
 from typing import Any
 
-from toolgym.envs.code.sandbox.base import PipeTransport, Sandbox, worker_source
-from toolgym.envs.code.sandbox.paths import collapse, interpreter_roots, package_roots
-from toolgym.envs.code.sandbox.process import worker_env
+from toolgym.sandbox.base import PipeTransport, Sandbox
+from toolgym.sandbox.paths import collapse, interpreter_roots, package_roots
+from toolgym.sandbox.process import worker_env
 
 __all__ = ["BwrapSandbox", "bwrap_args"]
 
@@ -138,7 +136,7 @@ def _probe(binary: str, euid: int) -> tuple[bool, str]:
 class BwrapSandbox(Sandbox):
     """A sandbox whose worker runs inside bubblewrap (network, PID, IPC, UTS and mount isolation).
 
-    See :class:`~toolgym.envs.code.sandbox.base.Sandbox` for the arguments, and the isolation table in
+    See :class:`~toolgym.sandbox.base.Sandbox` for the arguments, and the isolation table in
     ``docs/code.md``.
 
     Args:
@@ -165,7 +163,7 @@ class BwrapSandbox(Sandbox):
         """Start the worker (see :meth:`Sandbox.start`)."""
         ok, reason = self.availability(self.bwrap)
         if not ok:
-            from toolgym.envs.code.sandbox.base import SandboxError
+            from toolgym.sandbox.base import SandboxError
 
             raise SandboxError(f"the 'bwrap' sandbox backend is not available here: {reason}")
         super().start()
@@ -206,15 +204,4 @@ class BwrapSandbox(Sandbox):
             binary=self.bwrap,
             die_with_parent=main,  # the parent-death signal follows the spawning *thread*
         )
-        cmd = [*args, self.python, "-s", "-B", "-c", worker_source(), json.dumps(config)]
-        stderr = tempfile.TemporaryFile()
-        proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
-            start_new_session=True,
-            close_fds=True,
-        )
-        return PipeTransport(proc, stderr)
+        return PipeTransport.start(args, self.python, config, env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
