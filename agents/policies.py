@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import zlib
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -29,7 +29,7 @@ def stable_seed(*parts: Any) -> int:
     return zlib.crc32(repr(parts).encode("utf-8"))
 
 
-def _need_env(policy: BasePolicy, slot: int) -> gym.Env:
+def _need_env(policy: BasePolicy, slot: int) -> gym.Env[Any, Any]:
     env = policy.episode(slot).get("env")
     if env is None:
         raise ConfigError(
@@ -51,7 +51,7 @@ class ExpertPolicy(BasePolicy):
 
     def act(self, observation: Any, info: Mapping[str, Any], *, slot: int = 0) -> str:
         """The expert's action in the current state."""
-        return str(_need_env(self, slot).unwrapped.expert_action())
+        return str(cast(Any, _need_env(self, slot).unwrapped).expert_action())
 
 
 class RandomPolicy(BasePolicy):

@@ -138,7 +138,7 @@ def _params(body: Mapping[str, Any]) -> SamplingParams:
 def _chat_prompt(messages: Any, accepts_images: bool) -> list[dict[str, Any]]:
     if not isinstance(messages, list) or not messages:
         raise _BadRequest("'messages' must be a non-empty list of {role, content} objects.", param="messages")
-    out = []
+    out: list[dict[str, Any]] = []
     for m in messages:
         if not isinstance(m, Mapping) or "role" not in m:
             raise _BadRequest(f"each message needs a 'role' and a 'content', got {str(m)[:80]!r}.", param="messages")

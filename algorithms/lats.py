@@ -313,7 +313,7 @@ def lats_search(
     memory: list[str] = []
     if config.reflections and hasattr(policy, "memory"):
         policy.memory = lambda slot: "\n".join(f"- {r}" for r in memory)
-    base = env.unwrapped
+    base: Any = env.unwrapped
     first = first_observation if first_observation is not None else base.observe()
     question = observation_text(first)
     value = (
@@ -336,7 +336,7 @@ def lats_search(
     result = mcts_search(
         env, proposer, value, config.mcts_config(), on_simulation=hook, history=history, first_observation=first
     )
-    result.reflections = list(memory)  # type: ignore[attr-defined]
+    result.reflections = list(memory)
     return result
 
 

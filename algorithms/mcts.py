@@ -405,7 +405,7 @@ def clone_env(env: gym.Env) -> Any:
     Raises:
         ConfigError: ``env`` has no snapshots (not a toolgym env).
     """
-    base = env.unwrapped
+    base: Any = env.unwrapped
     for name in ("get_state", "set_state", "state_key"):
         if not callable(getattr(base, name, None)):
             raise ConfigError(
@@ -414,7 +414,7 @@ def clone_env(env: gym.Env) -> Any:
             )
     spec = getattr(env, "spec", None) or getattr(base, "spec", None)
     if spec is not None:
-        clone = gym.make(spec).unwrapped
+        clone: Any = gym.make(spec).unwrapped
     else:
         clone = copy.deepcopy(base)
     clone.set_state(base.get_state())
@@ -840,7 +840,7 @@ def mcts_search(
         ConfigError: ``env`` has no snapshots, or was not reset.
     """
     config = config or MCTSConfig()
-    base = env.unwrapped
+    base: Any = env.unwrapped
     if not getattr(base, "_started", True):
         raise ConfigError("mcts_search: expected an env after reset(), got one never reset. Call env.reset().")
     search_env = clone_env(env)
@@ -856,7 +856,7 @@ def mcts_search(
         state=search_env.get_state(),
         observation=obs,
         info=info0,
-        history=tuple(tuple(h) for h in history),  # type: ignore[misc]
+        history=tuple(tuple(h) for h in history),
         terminal=bool(getattr(base, "_done", False)),
     )
     ctx.root = root

@@ -393,9 +393,9 @@ def report_markdown(summary: Mapping[str, Any]) -> str:
         head = (["untrained"] if base else []) + [f"iter {i}" for i in iters]
         lines += ["| arm | " + " | ".join(head) + " |", "|---|" + "---|" * len(head)]
         for arm, r in arms.items():
-            cells = {c["iteration"]: _fmt(c["test_success"]) for c in r["curve"]}
+            by_iter = {c["iteration"]: _fmt(c["test_success"]) for c in r["curve"]}
             first = [_fmt(r["base_test_success"]) if "base_test_success" in r else "-"] if base else []
-            lines.append(f"| {arm} | " + " | ".join(first + [cells.get(i, "-") for i in iters]) + " |")
+            lines.append(f"| {arm} | " + " | ".join(first + [by_iter.get(i, "-") for i in iters]) + " |")
         lines += ["", "iter 0 is M0, the SFT on the demonstrations; iter i > 0 the i-th self-training iteration."]
     lines += [
         "",
@@ -427,9 +427,9 @@ def report_markdown(summary: Mapping[str, Any]) -> str:
             for seed, rows in by_seed.items():
                 for m in rows:
                     ratios = [m[k]["ratio"] for k in ("tokens", "env_steps")]
-                    cells = " | ".join("-" if x is None else f"{x:.3f}" for x in ratios)
+                    ratio_cells = " | ".join("-" if x is None else f"{x:.3f}" for x in ratios)
                     lines.append(
-                        f"| {a} | {seed} | {m['iteration']} | {m['match_on']} | {cells} | "
+                        f"| {a} | {seed} | {m['iteration']} | {m['match_on']} | {ratio_cells} | "
                         f"{'yes' if m['matched'] else 'NO'} |"
                     )
         lines.append("")

@@ -17,7 +17,7 @@ def toolgym_ids() -> list[str]:
     return sorted(i for i in gym.registry if i.startswith("toolgym/"))
 
 
-def env_class(env_id: str) -> type:
+def env_class(env_id: str) -> type[gym.Env[Any, Any]]:
     """The class behind a registered id, imported but not constructed."""
     entry = gym.spec(env_id).entry_point
     creator: Any = gym.envs.registration.load_env_creator(entry) if isinstance(entry, str) else entry

@@ -46,7 +46,7 @@ def norm(text: str) -> str:
 def replay(split: str, trajectories) -> dict:
     env = gym.make("toolgym/ALFWorld-v0", split=split, max_steps=1000).unwrapped
     games = steps = exact = same = won_same = won = 0
-    mismatch = Counter()
+    mismatch: Counter[str] = Counter()
     for traj in trajectories:
         obs, _ = env.reset(options={"task_id": traj["path"]})
         games += 1

@@ -72,7 +72,7 @@ def sequential(policy, env_id: str, episodes: int, env_kwargs: dict) -> int:
 
 def measure(llm, env_id: str, episodes: int, n: int | None, args) -> dict:
     policy = make_policy("react", llm=llm, max_tokens=args.max_tokens, num_examples=args.examples)
-    env_kwargs = {}
+    env_kwargs: dict[str, object] = {}
     store = getattr(llm, "prefix_cache", None)
     if store is not None:  # every configuration starts cold: the same episodes must not hit an earlier run's prompts
         store.clear()
@@ -94,6 +94,7 @@ def measure(llm, env_id: str, episodes: int, n: int | None, args) -> dict:
     busy = llm.stats.busy_s - busy0
     extra = {}
     if cache0 is not None:
+        assert store is not None  # cache0 is set only with a store
         now = store.stats.as_dict()
         d = {k: now[k] - cache0[k] for k in now}
         prompt = d["reused_tokens"] + d["computed_tokens"]

@@ -172,9 +172,9 @@ def main() -> None:
     env = gym.make("toolgym/HotpotQA-v0", latency="measured", max_steps=50)
     qenv = gym.make("toolgym/HotpotQA-v0", latency="measured", max_steps=50, search_mode="query")
     tasks = [data.tasks[int(i)] for i in order[: args.queries]]
-    exact = [(t.id, [], f"search[{t.titles[0]}]") for t in tasks]
-    miss = [(t.id, [], f"search[{t.titles[0]} history]") for t in tasks]
-    free = [(t.id, [], f"search[{t.question}]") for t in tasks]
+    exact: list[tuple[str, list[str], str]] = [(t.id, [], f"search[{t.titles[0]}]") for t in tasks]
+    miss: list[tuple[str, list[str], str]] = [(t.id, [], f"search[{t.titles[0]} history]") for t in tasks]
+    free: list[tuple[str, list[str], str]] = [(t.id, [], f"search[{t.question}]") for t in tasks]
     look = []
     for t in tasks:
         words = [w for w in tokenize(corpus.texts[corpus.find(t.titles[0])]) if len(w) > 3]
@@ -190,7 +190,7 @@ def main() -> None:
 
     # ------------------------------------------------------------------ expert episodes per second
     hp = gym.make("toolgym/HotpotQA-v0")
-    results["expert"] = {"HotpotQA-v0": run_expert(hp, hp.unwrapped.task_ids())}
+    results["expert"] = {"HotpotQA-v0": run_expert(hp, hp.unwrapped.task_ids())}  # type: ignore[attr-defined]
     t0 = time.perf_counter()
     world = World(seed=123, size=600, distractors=2, split="train")
     gen_s = time.perf_counter() - t0
@@ -200,7 +200,7 @@ def main() -> None:
     t0 = time.perf_counter()
     mh = gym.make("toolgym/MultiHop-v0")
     make_s = time.perf_counter() - t0
-    results["expert"]["MultiHop-v0"] = run_expert(mh, mh.unwrapped.task_ids())
+    results["expert"]["MultiHop-v0"] = run_expert(mh, mh.unwrapped.task_ids())  # type: ignore[attr-defined]
     results["multihop_world"] = {
         "pages": len(world.corpus),
         "generate_s": gen_s,
