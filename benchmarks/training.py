@@ -30,6 +30,7 @@ from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
+from toolgym.benchmarks.plots import pyplot
 from toolgym.benchmarks.stats import estimate
 from toolgym.benchmarks.yamlio import load_yaml
 from toolgym.error import ConfigError, did_you_mean
@@ -451,11 +452,7 @@ def report_markdown(summary: Mapping[str, Any]) -> str:
 
 def plot_summary(summary: Mapping[str, Any], path: str | Path) -> Path:
     """A PNG: success before/after per arm (FireAct) or test success per iteration with 95% bands (ReST-EM)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     arms = summary["arms"]
     if summary["method"] in ("fireact", "grpo"):

@@ -8,6 +8,7 @@ from typing import Any
 import gymnasium as gym
 
 from toolgym.core import DataStatus, TextEnv
+from toolgym.error import DependencyNotInstalled
 
 __all__ = ["EnvDescription", "describe", "env_class", "toolgym_ids"]
 
@@ -51,7 +52,10 @@ class EnvDescription(tuple):
 
 def describe(env_id: str) -> EnvDescription:
     """Family, one-line summary and data status of a registered id (the class is imported, not built)."""
-    cls = env_class(env_id)
+    try:
+        cls = env_class(env_id)
+    except DependencyNotInstalled as exc:  # its family's extra is not installed
+        return EnvDescription("other", "", DataStatus("needs an extra", False, str(exc)))
     spec = gym.spec(env_id)
     summary = (inspect.getdoc(cls) or "").strip().split("\n", 1)[0]
     if isinstance(cls, type) and issubclass(cls, TextEnv):

