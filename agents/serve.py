@@ -159,7 +159,7 @@ def _chat_prompt(messages: Any, accepts_images: bool) -> list[dict[str, Any]]:
                 url = part.get("image_url")
                 url = url.get("url") if isinstance(url, Mapping) else url
                 try:
-                    parts.append({"type": "image", "image": image_from_data_url(url)})
+                    parts.append({"type": "image", "image": image_from_data_url(str(url))})
                 except ConfigError as exc:
                     raise _BadRequest(f"{exc} Only base64 data URLs are accepted.", param="messages") from exc
             else:

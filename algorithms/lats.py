@@ -336,7 +336,7 @@ def lats_search(
     result = mcts_search(
         env, proposer, value, config.mcts_config(), on_simulation=hook, history=history, first_observation=first
     )
-    result.reflections = list(memory)
+    result.reflections = list(memory)  # type: ignore[attr-defined]
     return result
 
 

@@ -209,8 +209,13 @@ def _run_one(recipe: Recipe, arm: str, seed: int, folder: Path, resume: bool) ->
                 f"{seed} at {matched}; list {budget_from!r} before {arm!r} in arms."
             )
         config = replace(config, budget_from=str(matched))
-    runner = {"fireact": run_fireact, "rest_em": run_rest_em, "rerest": run_rerest, "grpo": run_grpo}[recipe.method]
-    return runner(config, folder, resume=resume and folder.exists())
+    runners: dict[str, Callable[..., Any]] = {
+        "fireact": run_fireact,
+        "rest_em": run_rest_em,
+        "rerest": run_rerest,
+        "grpo": run_grpo,
+    }
+    return runners[recipe.method](config, folder, resume=resume and folder.exists())
 
 
 def run_recipe(

@@ -51,7 +51,7 @@ def normalize_prompts(prompts: Sequence[Prompt] | Prompt) -> list[Prompt]:
     """Check a batch of prompts; a single prompt (text or message list) becomes a batch of one."""
     if isinstance(prompts, str):
         return [prompts]
-    items = list(prompts)
+    items: list[Any] = list(prompts)
     if items and isinstance(items[0], Mapping):  # one chat conversation
         items = [items]
     for p in items:

@@ -121,7 +121,7 @@ def main() -> None:
         idx, warm = load_or_build(docs, corpus.checksum, data_path=None)
         warm_s = time.perf_counter() - t0
         assert warm["cached"] and not cold["cached"]
-        size_mb = sum(p.stat().st_size for p in Path(warm["path"]).iterdir()) / 1e6
+        size_mb = sum(p.stat().st_size for p in Path(str(warm["path"])).iterdir()) / 1e6
     if previous is None:
         del os.environ["TOOLGYM_CACHE_DIR"]
     else:
@@ -177,7 +177,9 @@ def main() -> None:
     free: list[tuple[str, list[str], str]] = [(t.id, [], f"search[{t.question}]") for t in tasks]
     look = []
     for t in tasks:
-        words = [w for w in tokenize(corpus.texts[corpus.find(t.titles[0])]) if len(w) > 3]
+        page = corpus.find(t.titles[0])
+        assert page is not None  # the gold page is in the corpus
+        words = [w for w in tokenize(corpus.texts[page]) if len(w) > 3]
         look.append((t.id, [f"search[{t.titles[0]}]"], f"lookup[{words[int(rng.integers(len(words)))]}]"))
     calls = [("search_exact", env, exact), ("search_miss", env, miss), ("search_free_text", qenv, free)]
     for name, e, acts in [*calls, ("lookup", env, look)]:

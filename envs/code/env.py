@@ -224,6 +224,7 @@ class CodeEnv(TextEnv[str]):
         return self._task
 
     def _reset_task(self, task_id: str | None, options: Mapping[str, Any]) -> tuple[str, str]:
+        task: CodeTask | None
         if task_id is None:
             task = self.tasks[int(self.np_random.integers(len(self.tasks)))]
         else:

@@ -407,7 +407,7 @@ class HouseholdEnv(NativeHouseholdEnv):
         self.task_types = resolve_task_types(task_types)
         self.difficulty = int(difficulty)
         base = DIFFICULTIES[self.difficulty]
-        overrides = {
+        overrides: dict[str, Any] = {
             "rooms": tuple(rooms) if rooms is not None else None,
             "receptacles": tuple(receptacles) if receptacles is not None else None,
             "objects": tuple(objects) if objects is not None else None,

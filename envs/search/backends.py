@@ -280,7 +280,8 @@ class ReplayBackend:
     def search(self, query: str, k: int = 5) -> list[SearchHit]:
         """The recorded answer."""
         rows = self._next("search", [query, k])["result"]
-        return [SearchHit(_page_from_json(r["page"]), float(r["score"])) for r in rows]
+        pages = [(_page_from_json(r["page"]), float(r["score"])) for r in rows]
+        return [SearchHit(page, score) for page, score in pages if page is not None]  # a hit always has a page
 
     def random_page(self, u: float) -> Page | None:
         """The recorded answer."""
