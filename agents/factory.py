@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from toolgym.agents.base import Policy
 from toolgym.error import ConfigError, did_you_mean
 
 __all__ = ["PolicyEntry", "list_policies", "make_policy", "policy_options", "register_policy"]
@@ -108,7 +109,7 @@ def _parameters(target: Any) -> dict[str, inspect.Parameter]:
     return {k: v for k, v in params.items() if v.kind in kinds}
 
 
-def make_policy(name: str, **config: Any) -> Any:
+def make_policy(name: str, **config: Any) -> Policy:
     """Build a registered policy.
 
     Args:

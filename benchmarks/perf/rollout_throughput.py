@@ -46,6 +46,7 @@ import torch  # noqa: E402
 import toolgym  # noqa: E402, F401
 from toolgym.agents import make_policy, rollout  # noqa: E402
 from toolgym.agents.llm import make_llm  # noqa: E402
+from toolgym.agents.llm.openai_compat import OpenAILLM  # noqa: E402
 from toolgym.registry import toolgym_ids  # noqa: E402
 
 torch.set_num_threads(1)
@@ -175,8 +176,7 @@ def main() -> None:
             port = free_port()
             proc = start_server(port, cached)
             try:
-                remote = make_llm(
-                    "openai",
+                remote = OpenAILLM(
                     model="tiny",
                     base_url=f"http://127.0.0.1:{port}/v1",
                     api="completions",
