@@ -12,6 +12,7 @@ import numpy as np
 from toolgym.agents.base import BasePolicy, observation_text
 from toolgym.error import ConfigError
 from toolgym.parsing import AnyOf, BracketGrammar, CommandGrammar, FencedCodeGrammar, JsonToolGrammar
+from toolgym.rng import rand_elem
 
 if TYPE_CHECKING:
     import gymnasium as gym
@@ -88,7 +89,7 @@ class RandomPolicy(BasePolicy):
         rng: np.random.Generator = state.setdefault("rng", np.random.default_rng(self.seed))
         admissible = info.get("admissible_actions")
         if admissible:
-            return str(admissible[int(rng.integers(len(admissible)))])
+            return str(rand_elem(rng, admissible))
         env = state.get("env")
         grammar = getattr(env.unwrapped, "grammar", None) if env is not None else None
         action = _random_call(grammar, observation_text(observation), rng)
@@ -105,13 +106,13 @@ def _random_call(grammar: Any, text: str, rng: np.random.Generator) -> str | Non
     for g in grammars:
         if isinstance(g, (BracketGrammar, JsonToolGrammar)):
             tools = list(g.tools)
-            name = tools[int(rng.integers(len(tools)))]
+            name = rand_elem(rng, tools)
             return f"{name}[{_random_argument(text, rng)}]"
         if isinstance(g, FencedCodeGrammar):
             head = "Submit:\n" if rng.random() < 0.5 else ""
             return f"{head}```python\nprint({_random_argument(text, rng)!r})\n```"
         if isinstance(g, CommandGrammar) and g.verbs:
-            verb = g.verbs[int(rng.integers(len(g.verbs)))]
+            verb = rand_elem(rng, g.verbs)
             return f"{verb} {_random_argument(text, rng)}".strip()
     return None
 

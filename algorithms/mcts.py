@@ -57,6 +57,7 @@ import numpy as np
 from toolgym.agents.base import AgentAction, SamplingParams, mix_seed, observation_text
 from toolgym.error import ConfigError, StateError
 from toolgym.records import to_jsonable
+from toolgym.rng import rand_elem
 
 __all__ = [
     "ConstantValue",
@@ -948,7 +949,7 @@ class NoisyExpertProposer:
             if rng.random() < self.p:
                 out.append(Proposal(expert))
             else:
-                out.append(Proposal(admissible[int(rng.integers(len(admissible)))]))
+                out.append(Proposal(rand_elem(rng, admissible)))
         return out
 
     def act(self, env: Any, info: Mapping[str, Any], rng: np.random.Generator) -> str:
@@ -957,7 +958,7 @@ class NoisyExpertProposer:
         if rng.random() < self.p:
             return expert
         admissible = list(info.get("admissible_actions") or [expert])
-        return admissible[int(rng.integers(len(admissible)))]
+        return rand_elem(rng, admissible)
 
 
 class PolicyProposer:

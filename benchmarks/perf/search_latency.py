@@ -94,6 +94,7 @@ def main() -> None:
     from toolgym.envs.search.index import BM25Index, load_or_build, tokenize
     from toolgym.envs.search.tasks import HOTPOT_CORPUS, hotpotqa
     from toolgym.envs.search.world import World
+    from toolgym.rng import rand_elem
 
     rng = np.random.default_rng(0)
     results: dict = {
@@ -180,7 +181,7 @@ def main() -> None:
         page = corpus.find(t.titles[0])
         assert page is not None  # the gold page is in the corpus
         words = [w for w in tokenize(corpus.texts[page]) if len(w) > 3]
-        look.append((t.id, [f"search[{t.titles[0]}]"], f"lookup[{words[int(rng.integers(len(words)))]}]"))
+        look.append((t.id, [f"search[{t.titles[0]}]"], f"lookup[{rand_elem(rng, words)}]"))
     calls = [("search_exact", env, exact), ("search_miss", env, miss), ("search_free_text", qenv, free)]
     for name, e, acts in [*calls, ("lookup", env, look)]:
         measure_env_calls(e, acts[:20])  # warm-up

@@ -20,6 +20,7 @@ from toolgym.envs.code.sandbox import ExecResult, Limits, Sandbox, Session, crea
 from toolgym.envs.code.tasks import MBPP_FILES, CodeTask, load_humaneval, load_jsonl, load_mbpp
 from toolgym.error import ConfigError, UnknownTaskError
 from toolgym.parsing import AnyOf, BracketGrammar, FencedCodeGrammar, JsonToolGrammar, ParsedAction
+from toolgym.rng import rand_elem
 
 __all__ = ["DEFAULT_LIMITS", "EXAMPLE_TASKS", "CodeEnv", "HumanEvalEnv", "MBPPEnv", "PythonTasksEnv"]
 
@@ -226,7 +227,7 @@ class CodeEnv(TextEnv[str]):
     def _reset_task(self, task_id: str | None, options: Mapping[str, Any]) -> tuple[str, str]:
         task: CodeTask | None
         if task_id is None:
-            task = self.tasks[int(self.np_random.integers(len(self.tasks)))]
+            task = rand_elem(self.np_random, self.tasks)
         else:
             task = self._by_id.get(task_id)
             if task is None:
