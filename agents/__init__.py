@@ -24,6 +24,7 @@ from toolgym.agents.base import (
     Reflection,
     Reflector,
     SamplingParams,
+    SlotState,
     observation_images,
     observation_text,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "Reflection",
     "Reflector",
     "SamplingParams",
+    "SlotState",
     "ScriptedPolicy",
     "list_policies",
     "make_llm",

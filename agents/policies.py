@@ -31,7 +31,7 @@ def stable_seed(*parts: Any) -> int:
 
 
 def _need_env(policy: BasePolicy, slot: int) -> gym.Env[Any, Any]:
-    env = policy.episode(slot).get("env")
+    env = policy.episode(slot).env
     if env is None:
         raise ConfigError(
             f"{type(policy).__name__}: expected reset(observation, info, env=env, slot={slot}) before act(), "
@@ -90,7 +90,7 @@ class RandomPolicy(BasePolicy):
         admissible = info.get("admissible_actions")
         if admissible:
             return str(rand_elem(rng, admissible))
-        env = state.get("env")
+        env = state.env
         grammar = getattr(env.unwrapped, "grammar", None) if env is not None else None
         action = _random_call(grammar, observation_text(observation), rng)
         if action is not None:

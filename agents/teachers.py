@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from toolgym.agents.base import AgentAction, BasePolicy, observation_text
 from toolgym.agents.prompting.family import EnvAdapter
@@ -46,7 +46,7 @@ class ExpertTeacher(BasePolicy):
     def act(self, observation: Any, info: Mapping[str, Any], *, slot: int = 0) -> str:
         """The expert's action, with its templated thought."""
         state = self.episode(slot)
-        action = str(state["env"].unwrapped.expert_action())
+        action = str(cast(Any, state.env).unwrapped.expert_action())
         return AgentAction(action, thought=template_thought(state["adapter"], action))
 
 
@@ -64,7 +64,7 @@ class CalculatorTeacher(BasePolicy):
         """Calculate on the first step, answer with the result on the second."""
         state = self.episode(slot)
         if int(info.get("step", 0)) == 0:
-            m = _QUESTION.search(observation_text(state["first_observation"]))
+            m = _QUESTION.search(observation_text(state.first_observation))
             if m is None:
                 raise ConfigError(
                     "CalculatorTeacher: expected a 'Question: What is <expression>?' observation "

@@ -453,7 +453,7 @@ class ReActPolicy(LLMPolicy):
         if mem:
             parts.append(mem.rstrip())
         parts.append("Here is the task.")
-        body = self.episode(slot)["first_observation"]
+        body = self.episode(slot).first_observation
         text = observation_text(body).strip()
         for _, action, obs in state["history"]:
             text += f"\n> {action}\n{obs}"
@@ -893,7 +893,7 @@ class FallbackPolicy(BasePolicy):
             (react_k if state["mode"] == "react" else cot_k).append(k)
         if cot_k:
             voted = self.cot_sc.vote(
-                [slots[k] for k in cot_k], [self.episode(slots[k])["first_observation"] for k in cot_k]
+                [slots[k] for k in cot_k], [self.episode(slots[k]).first_observation for k in cot_k]
             )
             back_to_react = []
             for k, (action, votes) in zip(cot_k, voted):
