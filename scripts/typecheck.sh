@@ -10,6 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 PY="${PY:-$root/.venv/bin/python}"
+case "$PY" in /*) ;; */*) PY="$root/$PY" ;; esac  # a relative path (make's .venv/bin/python): from the root
 tree=build/typecheck
 rm -rf "$tree"
 mkdir -p "$tree/toolgym"
