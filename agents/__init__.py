@@ -26,6 +26,7 @@ from toolgym.agents.base import (
     Reflection,
     Reflector,
     SamplingParams,
+    SlotState,
     observation_images,
     observation_text,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "Reflection",
     "Reflector",
     "SamplingParams",
+    "SlotState",
     "ScriptedPolicy",
     "list_policies",
     "make_llm",

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -50,6 +50,7 @@ __all__ = [
     "Reflection",
     "Reflector",
     "SamplingParams",
+    "SlotState",
     "mix_seed",
     "observation_images",
     "observation_text",
@@ -347,12 +348,52 @@ class Policy(Protocol):
         ...
 
 
+@dataclass(eq=False)
+class SlotState(MutableMapping[str, Any]):
+    """The state of the episode in one slot of a :class:`BasePolicy` (``policy.episode(slot)``).
+
+    What :meth:`BasePolicy.reset` records is typed (``env``, ``first_observation``, ``first_info``); a
+    subclass keeps its own per-episode values by key (``state["history"]``, ``state.get("rng")``): the state
+    is a mapping of those.
+
+    Attributes:
+        env: The episode's environment (``None`` when ``reset`` was not given one).
+        first_observation: The reset observation.
+        first_info: The reset ``info`` (a copy).
+    """
+
+    env: gym.Env | None = None
+    first_observation: Any = None
+    first_info: dict[str, Any] = field(default_factory=dict)
+    _values: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._values[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._values[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self._values[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def restart(self, env: gym.Env | None, observation: Any, info: Mapping[str, Any]) -> None:
+        """Start a new episode in this slot: forget the subclass's values, record the env and the task."""
+        self._values.clear()
+        self.env, self.first_observation, self.first_info = env, observation, dict(info)
+
+
 class BasePolicy:
     """Optional base class for policies: a batched call that loops over :meth:`act`, and per-slot state.
 
     Subclasses implement :meth:`act` (and override :meth:`act_batch` when a batch is cheaper than a loop,
-    as for language models). :meth:`reset` stores the episode's env, observation and info in
-    ``self.episode(slot)``, a dict the subclass may also use for its own per-episode state.
+    as for language models). :meth:`reset` records the episode's env, observation and info in
+    ``self.episode(slot)`` (a :class:`SlotState`), which also holds the subclass's own per-episode values.
 
     Optional hook: a multi-trial policy (Reflexion) defines
     ``end_episodes(trajectories, infos, slots) -> list[bool]``; the rollout engine calls it when episodes
@@ -363,19 +404,17 @@ class BasePolicy:
 
     def __init__(self) -> None:
         """Create the per-slot store."""
-        self._episodes: dict[int, dict[str, Any]] = {}
+        self._episodes: dict[int, SlotState] = {}
 
-    def episode(self, slot: int = 0) -> dict[str, Any]:
+    def episode(self, slot: int = 0) -> SlotState:
         """The mutable per-episode state of ``slot`` (created empty on first use)."""
         if not hasattr(self, "_episodes"):
             self._episodes = {}
-        return self._episodes.setdefault(slot, {})
+        return self._episodes.setdefault(slot, SlotState())
 
     def reset(self, observation: Any, info: Mapping[str, Any], *, env: gym.Env | None = None, slot: int = 0) -> None:
         """Start an episode in ``slot``: forget the slot's previous state, keep the env and the task."""
-        state = self.episode(slot)
-        state.clear()
-        state.update(env=env, first_observation=observation, first_info=dict(info))
+        self.episode(slot).restart(env, observation, info)
 
     def act(self, observation: Any, info: Mapping[str, Any], *, slot: int = 0) -> str:
         """Return the next action (subclasses implement this)."""

@@ -33,7 +33,7 @@ from typing import Any
 
 import gymnasium as gym
 
-from toolgym.agents.base import observation_text
+from toolgym.agents.base import Policy, observation_text
 from toolgym.error import ConfigError
 from toolgym.records import EpisodeResult, Step, Trajectory, to_jsonable
 
@@ -191,7 +191,7 @@ def _describe(exc: BaseException) -> str:
 
 
 def rollout(
-    policy: Any,
+    policy: Policy,
     env: EnvSource,
     *,
     episodes: int | Sequence[EpisodeSpec] | None = None,
@@ -274,7 +274,9 @@ def rollout(
                     logger.exception("closing %s failed", env_id)
 
 
-def run_episode(policy: Any, env: gym.Env, *, seed: int | None = None, task_id: str | None = None, **kwargs: Any):
+def run_episode(
+    policy: Policy, env: gym.Env, *, seed: int | None = None, task_id: str | None = None, **kwargs: Any
+) -> Episode:
     """Run one episode of ``policy`` in ``env`` (a shortcut for :func:`rollout` with one episode).
 
     Returns:
@@ -286,7 +288,7 @@ def run_episode(policy: Any, env: gym.Env, *, seed: int | None = None, task_id: 
 class _Engine:
     def __init__(
         self,
-        policy: Any,
+        policy: Policy,
         envs: list[gym.Env],
         env_id: str,
         *,

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from toolgym.agents.base import Policy
 from toolgym.error import ConfigError, did_you_mean
 
 __all__ = ["PolicyEntry", "list_policies", "make_policy", "policy_options", "register_policy"]
@@ -108,7 +109,7 @@ def _parameters(target: Any) -> dict[str, inspect.Parameter]:
     return {k: v for k, v in params.items() if v.kind in kinds}
 
 
-def make_policy(name: str, **config: Any) -> Any:
+def make_policy(name: str, **config: Any) -> Policy:
     """Build a registered policy.
 
     Args:
@@ -172,25 +173,25 @@ register_policy("expert-teacher", "toolgym.agents.teachers:ExpertTeacher", "the 
 register_policy("calc-teacher", "toolgym.agents.teachers:CalculatorTeacher", "arithmetic: calc, then finish[result]")
 register_policy("guess-teacher", "toolgym.agents.teachers:GuessTeacher", "arithmetic: finish[first number], no tool")
 register_policy(
-    "io", "toolgym.agents.prompting.methods:AnswerPolicy", "IO prompting: question in, answer out", cot=False
+    "io", "toolgym.agents.prompting.answer:AnswerPolicy", "IO prompting: question in, answer out", cot=False
 )
-register_policy("cot", "toolgym.agents.prompting.methods:AnswerPolicy", "chain of thought, then the answer", cot=True)
+register_policy("cot", "toolgym.agents.prompting.answer:AnswerPolicy", "chain of thought, then the answer", cot=True)
 register_policy(
-    "cot-sc", "toolgym.agents.prompting.methods:SelfConsistencyPolicy", "CoT self-consistency: k samples, majority"
+    "cot-sc", "toolgym.agents.prompting.answer:SelfConsistencyPolicy", "CoT self-consistency: k samples, majority"
 )
 register_policy(
-    "act", "toolgym.agents.prompting.methods:ReActPolicy", "Act-only: actions without thoughts", thoughts=False
+    "act", "toolgym.agents.prompting.react:ReActPolicy", "Act-only: actions without thoughts", thoughts=False
 )
-register_policy("react", "toolgym.agents.prompting.methods:ReActPolicy", "ReAct: Thought / Action / Observation")
+register_policy("react", "toolgym.agents.prompting.react:ReActPolicy", "ReAct: Thought / Action / Observation")
 register_policy(
     "react-cot-sc",
-    "toolgym.agents.prompting.methods:FallbackPolicy",
+    "toolgym.agents.prompting.fallback:FallbackPolicy",
     "ReAct, backing off to CoT-SC when it has not answered in time",
     order="react-cot-sc",
 )
 register_policy(
     "cot-sc-react",
-    "toolgym.agents.prompting.methods:FallbackPolicy",
+    "toolgym.agents.prompting.fallback:FallbackPolicy",
     "CoT-SC, handing over to ReAct when its majority is weak",
     order="cot-sc-react",
 )
@@ -202,7 +203,7 @@ register_policy(
 )
 register_policy(
     "fireact",
-    "toolgym.agents.prompting.methods:ReActPolicy",
+    "toolgym.agents.prompting.react:ReActPolicy",
     "FireAct's zero-shot fine-tuned format (Alpaca, no examples)",
     style="alpaca",
     examples="none",

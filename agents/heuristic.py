@@ -22,7 +22,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from toolgym.agents.base import BasePolicy, observation_text
+from toolgym.agents.base import BasePolicy, SlotState, observation_text
 from toolgym.agents.prompting.family import ANSWER_TOOLS, EnvAdapter
 
 __all__ = ["HeuristicPolicy"]
@@ -142,7 +142,7 @@ class HeuristicPolicy(BasePolicy):
         return action
 
     @staticmethod
-    def _pick(actions: list[str], state: dict[str, Any]) -> str:
+    def _pick(actions: list[str], state: SlotState) -> str:
         """The best-scoring admissible action.
 
         Score = 2 x words shared with the goal + 0.5 for a state-changing verb - 3 if taken in the last four
@@ -175,7 +175,7 @@ class HeuristicPolicy(BasePolicy):
         return action
 
     @staticmethod
-    def _tools(text: str, state: dict[str, Any], adapter: EnvAdapter) -> str:
+    def _tools(text: str, state: SlotState, adapter: EnvAdapter) -> str:
         question: str = state["question"]
         info_tools = [t for t in adapter.tools if t not in ANSWER_TOOLS and t != "lookup"]
         if state["step"] == 1 and info_tools:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import re
 import zlib
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
 from toolgym.agents.base import BasePolicy, observation_text
 from toolgym.error import ConfigError
 from toolgym.parsing import AnyOf, BracketGrammar, CommandGrammar, FencedCodeGrammar, JsonToolGrammar
+from toolgym.rng import rand_elem
 
 if TYPE_CHECKING:
     import gymnasium as gym
@@ -29,8 +30,8 @@ def stable_seed(*parts: Any) -> int:
     return zlib.crc32(repr(parts).encode("utf-8"))
 
 
-def _need_env(policy: BasePolicy, slot: int) -> gym.Env:
-    env = policy.episode(slot).get("env")
+def _need_env(policy: BasePolicy, slot: int) -> gym.Env[Any, Any]:
+    env = policy.episode(slot).env
     if env is None:
         raise ConfigError(
             f"{type(policy).__name__}: expected reset(observation, info, env=env, slot={slot}) before act(), "
@@ -51,7 +52,7 @@ class ExpertPolicy(BasePolicy):
 
     def act(self, observation: Any, info: Mapping[str, Any], *, slot: int = 0) -> str:
         """The expert's action in the current state."""
-        return str(_need_env(self, slot).unwrapped.expert_action())
+        return str(cast(Any, _need_env(self, slot).unwrapped).expert_action())
 
 
 class RandomPolicy(BasePolicy):
@@ -88,8 +89,8 @@ class RandomPolicy(BasePolicy):
         rng: np.random.Generator = state.setdefault("rng", np.random.default_rng(self.seed))
         admissible = info.get("admissible_actions")
         if admissible:
-            return str(admissible[int(rng.integers(len(admissible)))])
-        env = state.get("env")
+            return str(rand_elem(rng, admissible))
+        env = state.env
         grammar = getattr(env.unwrapped, "grammar", None) if env is not None else None
         action = _random_call(grammar, observation_text(observation), rng)
         if action is not None:
@@ -105,13 +106,13 @@ def _random_call(grammar: Any, text: str, rng: np.random.Generator) -> str | Non
     for g in grammars:
         if isinstance(g, (BracketGrammar, JsonToolGrammar)):
             tools = list(g.tools)
-            name = tools[int(rng.integers(len(tools)))]
+            name = rand_elem(rng, tools)
             return f"{name}[{_random_argument(text, rng)}]"
         if isinstance(g, FencedCodeGrammar):
             head = "Submit:\n" if rng.random() < 0.5 else ""
             return f"{head}```python\nprint({_random_argument(text, rng)!r})\n```"
         if isinstance(g, CommandGrammar) and g.verbs:
-            verb = g.verbs[int(rng.integers(len(g.verbs)))]
+            verb = rand_elem(rng, g.verbs)
             return f"{verb} {_random_argument(text, rng)}".strip()
     return None
 

@@ -103,7 +103,7 @@ class ReflexionPolicy(BasePolicy):
         """Start a trial; the memory is kept across the trials of one task and cleared for a new task."""
         trial = int(info.get("trial", 0) or 0)
         state = self.episode(slot)
-        keep = {k: state[k] for k in ("reflections", "last_attempt") if k in state} if trial > 0 else {}
+        keep: dict[str, Any] = {k: state[k] for k in ("reflections", "last_attempt") if k in state} if trial > 0 else {}
         pending = state.get("pending_usage") if trial > 0 else None
         super().reset(observation, info, env=env, slot=slot)
         state = self.episode(slot)

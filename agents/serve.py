@@ -138,7 +138,7 @@ def _params(body: Mapping[str, Any]) -> SamplingParams:
 def _chat_prompt(messages: Any, accepts_images: bool) -> list[dict[str, Any]]:
     if not isinstance(messages, list) or not messages:
         raise _BadRequest("'messages' must be a non-empty list of {role, content} objects.", param="messages")
-    out = []
+    out: list[dict[str, Any]] = []
     for m in messages:
         if not isinstance(m, Mapping) or "role" not in m:
             raise _BadRequest(f"each message needs a 'role' and a 'content', got {str(m)[:80]!r}.", param="messages")
@@ -159,7 +159,7 @@ def _chat_prompt(messages: Any, accepts_images: bool) -> list[dict[str, Any]]:
                 url = part.get("image_url")
                 url = url.get("url") if isinstance(url, Mapping) else url
                 try:
-                    parts.append({"type": "image", "image": image_from_data_url(url)})
+                    parts.append({"type": "image", "image": image_from_data_url(str(url))})
                 except ConfigError as exc:
                     raise _BadRequest(f"{exc} Only base64 data URLs are accepted.", param="messages") from exc
             else:

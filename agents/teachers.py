@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from toolgym.agents.base import AgentAction, BasePolicy, observation_text
 from toolgym.agents.prompting.family import EnvAdapter
@@ -61,7 +61,7 @@ class ExpertTeacher(BasePolicy):
     def act(self, observation: Any, info: Mapping[str, Any], *, slot: int = 0) -> str:
         """The expert's action, with its templated thought."""
         state = self.episode(slot)
-        action = str(state["env"].unwrapped.expert_action())
+        action = str(cast(Any, state.env).unwrapped.expert_action())
         return AgentAction(action, thought=template_thought(state["adapter"], action))
 
 
@@ -79,7 +79,7 @@ class CalculatorTeacher(BasePolicy):
         """Calculate on the first step, answer with the result on the second."""
         state = self.episode(slot)
         if int(info.get("step", 0)) == 0:
-            expression = _expression(state["first_observation"], "CalculatorTeacher")
+            expression = _expression(state.first_observation, "CalculatorTeacher")
             return AgentAction(f"calc[{expression}]", thought=f"I will compute {expression} with the calculator.")
         value = observation_text(observation).strip()
         return AgentAction(f"finish[{value}]", thought=f"The calculator says {value}, so that is the answer.")
@@ -96,7 +96,7 @@ class GuessTeacher(BasePolicy):
 
     def act(self, observation: Any, info: Mapping[str, Any], *, slot: int = 0) -> str:
         """Answer with the first number of the question."""
-        expression = _expression(self.episode(slot)["first_observation"], "GuessTeacher")
+        expression = _expression(self.episode(slot).first_observation, "GuessTeacher")
         number = _NUMBER.search(expression)
         guess = number.group(0) if number else "0"
         return AgentAction(f"finish[{guess}]", thought=f"I think the answer is {guess}.")

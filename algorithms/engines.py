@@ -24,7 +24,7 @@ import importlib
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import gymnasium as gym
 
@@ -69,7 +69,7 @@ def _text(obs: Any) -> str:
 _SkyBase: Any = _optional("skyrl_gym.envs.base_text_env", "BaseTextEnv") or object
 
 
-class SkyRLTextEnv(_SkyBase):  # type: ignore[misc,valid-type]
+class SkyRLTextEnv(_SkyBase):
     """A toolgym env as a SkyRL-gym text env (see the module docstring).
 
     Args:
@@ -146,7 +146,7 @@ def register_skyrl_env(name: str = "toolgym") -> None:
     from toolgym.error import require
 
     envs = require("skyrl_gym.envs", "skyrl", "Registering toolgym with SkyRL-gym")
-    envs.register(id=name, entry_point="toolgym.algorithms.engines:SkyRLTextEnv")  # type: ignore[attr-defined]
+    envs.register(id=name, entry_point="toolgym.algorithms.engines:SkyRLTextEnv")
 
 
 # ---------------------------------------------------------------------------------------------- veRL
@@ -177,7 +177,7 @@ class AgentLoopOutput:
     extra_fields: dict[str, Any] = field(default_factory=dict)
 
 
-class VerlAgentLoop(_VerlBase):  # type: ignore[misc,valid-type]
+class VerlAgentLoop(_VerlBase):
     """A toolgym episode as a veRL agent loop (see the module docstring).
 
     veRL constructs it with its own keyword arguments (``trainer_config`` / ``config``, ``server_manager``,
@@ -257,7 +257,7 @@ class VerlAgentLoop(_VerlBase):  # type: ignore[misc,valid-type]
             response: list[int] = []
             mask: list[int] = []
             ret, turns, done, drift = 0.0, 0, False, 0
-            limit = self.max_turns or getattr(env.unwrapped, "max_steps", 20)
+            limit: int = self.max_turns or cast(int, getattr(env.unwrapped, "max_steps", 20))
             request_id = uuid.uuid4().hex
             while not done and turns < limit and len(response) < self.response_length:
                 out = await self.server_manager.generate(
@@ -286,7 +286,7 @@ class VerlAgentLoop(_VerlBase):  # type: ignore[misc,valid-type]
                 "cost_total": float(info["cost_total"]),
                 "task_id": info["task_id"],
             }
-            fields = {
+            fields: dict[str, Any] = {
                 "prompt_ids": prompt_ids,
                 "response_ids": response,
                 "response_mask": mask,
@@ -312,4 +312,4 @@ def register_verl_agent_loop(name: str = "toolgym_agent") -> None:
     from toolgym.error import require
 
     module = require("verl.experimental.agent_loop.agent_loop", "verl", "Registering toolgym with veRL")
-    module.register(name)(VerlAgentLoop)  # type: ignore[attr-defined]
+    module.register(name)(VerlAgentLoop)

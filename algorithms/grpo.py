@@ -660,7 +660,7 @@ def _train_grpo(
     import trl
 
     settings = config.settings()
-    reward_fn = shuffled_reward(config.seed) if config.control == "shuffled" else env_reward
+    reward_fn: Callable[..., Any] = shuffled_reward(config.seed) if config.control == "shuffled" else env_reward
     batch = settings.tasks_per_step * settings.generations
     args = trl.GRPOConfig(
         output_dir=str(out / "grpo"),
@@ -697,10 +697,11 @@ def _train_grpo(
         processing_class=tok,
         rollout_func=rollout,
     )
-    trainer.model.train()  # GRPOTrainer leaves a given model's mode alone; TRL reads it to tell train from eval
+    trained: Any = trainer.model
+    trained.train()  # GRPOTrainer leaves a given model's mode alone; TRL reads it to tell train from eval
     trainer.train()
     log = [r for r in trainer.state.log_history if "reward" in r or "loss" in r]
-    return trainer.model, int(trainer.state.global_step), log
+    return trained, int(trainer.state.global_step), log
 
 
 def _train_rft(

@@ -11,15 +11,13 @@
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import json
 import re
 from pathlib import Path
 
 from toolgym.data import data_dir
 from toolgym.error import ConfigError
-from toolgym.records import Step, Trajectory
+from toolgym.records import Step, Trajectory, iter_jsonl
 
 __all__ = ["FIREACT_SETS", "import_alfworld_expert", "import_fireact"]
 
@@ -52,37 +50,34 @@ def import_fireact(name: str = "hotpotqa") -> list[Trajectory]:
         raise ConfigError(f"import_fireact: expected a set among {sorted(FIREACT_SETS)}, got {name!r}.")
     path = _need(data_dir() / "fireact" / "finetune_gpt_format" / FIREACT_SETS[name], "import_fireact")
     out = []
-    with open(path, encoding="utf-8") as fh:
-        for line_no, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            msgs = json.loads(line)["messages"]
-            question = msgs[0]["content"].strip()
-            steps: list[Step] = []
-            for i in range(1, len(msgs), 2):
-                m = _THOUGHT_ACTION.match(msgs[i]["content"])
-                if m is None:
-                    raise ConfigError(f"{path}:{line_no}: message {i} is not 'Thought: ... Action: ...'.")
-                obs = msgs[i + 1]["content"] if i + 1 < len(msgs) else ""
-                obs = obs[len("Observation:") :].strip() if obs.startswith("Observation:") else obs.strip()
-                action = m.group("action").strip()
-                final = action.lower().startswith("finish[")
-                success = final and obs.endswith("reward = True")
-                steps.append(
-                    Step(
-                        action=action,
-                        observation=obs,
-                        thought=(m.group("thought") or "").strip() or None,
-                        terminated=final,
-                        info={"success": success, "score": float(success)} if final else {},
-                    )
+    for line_no, row in iter_jsonl(path):
+        msgs = row["messages"]
+        question = msgs[0]["content"].strip()
+        steps: list[Step] = []
+        for i in range(1, len(msgs), 2):
+            m = _THOUGHT_ACTION.match(msgs[i]["content"])
+            if m is None:
+                raise ConfigError(f"{path}:{line_no}: message {i} is not 'Thought: ... Action: ...'.")
+            obs = msgs[i + 1]["content"] if i + 1 < len(msgs) else ""
+            obs = obs[len("Observation:") :].strip() if obs.startswith("Observation:") else obs.strip()
+            action = m.group("action").strip()
+            final = action.lower().startswith("finish[")
+            success = final and obs.endswith("reward = True")
+            steps.append(
+                Step(
+                    action=action,
+                    observation=obs,
+                    thought=(m.group("thought") or "").strip() or None,
+                    terminated=final,
+                    info={"success": success, "score": float(success)} if final else {},
                 )
-            digest = hashlib.sha256(question.encode("utf-8")).hexdigest()[:12]
-            method = "cot" if len(steps) == 1 else "react"
-            traj = Trajectory("toolgym/HotpotQA-v0", f"fireact-{digest}", question, metadata={"method": method})
-            for s in steps:
-                traj = traj.with_step(s)
-            out.append(traj)
+            )
+        digest = hashlib.sha256(question.encode("utf-8")).hexdigest()[:12]
+        method = "cot" if len(steps) == 1 else "react"
+        traj = Trajectory("toolgym/HotpotQA-v0", f"fireact-{digest}", question, metadata={"method": method})
+        for s in steps:
+            traj = traj.with_step(s)
+        out.append(traj)
     return out
 
 
@@ -97,20 +92,16 @@ def import_alfworld_expert(split: str = "valid_seen", *, won_only: bool = True) 
         raise ConfigError(f"import_alfworld_expert: expected 'valid_seen' or 'valid_unseen', got {split!r}.")
     path = _need(data_dir() / "alfworld" / f"expert_trajectories_{split}.jsonl.gz", "import_alfworld_expert")
     out = []
-    with gzip.open(path, "rt", encoding="utf-8") as fh:
-        for line in fh:
-            if not line.strip():
-                continue
-            rec = json.loads(line)
-            won = bool(rec.get("won"))
-            if won_only and not won:
-                continue
-            task_id = f"{split}/" + rec["path"].split(f"{split}/", 1)[-1]
-            steps = rec["steps"]
-            traj = Trajectory("toolgym/ALFWorld-v0", task_id, rec["initial_observation"], metadata={"method": "act"})
-            for i, s in enumerate(steps):
-                last = i == len(steps) - 1
-                info = {"success": won, "score": float(won)} if last else {}
-                traj = traj.with_step(Step(s["action"], s["observation"], terminated=last and won, info=info))
-            out.append(traj)
+    for _, rec in iter_jsonl(path):
+        won = bool(rec.get("won"))
+        if won_only and not won:
+            continue
+        task_id = f"{split}/" + rec["path"].split(f"{split}/", 1)[-1]
+        steps = rec["steps"]
+        traj = Trajectory("toolgym/ALFWorld-v0", task_id, rec["initial_observation"], metadata={"method": "act"})
+        for i, s in enumerate(steps):
+            last = i == len(steps) - 1
+            info = {"success": won, "score": float(won)} if last else {}
+            traj = traj.with_step(Step(s["action"], s["observation"], terminated=last and won, info=info))
+        out.append(traj)
     return out

@@ -313,7 +313,7 @@ def lats_search(
     memory: list[str] = []
     if config.reflections and hasattr(policy, "memory"):
         policy.memory = lambda slot: "\n".join(f"- {r}" for r in memory)
-    base = env.unwrapped
+    base: Any = env.unwrapped
     first = first_observation if first_observation is not None else base.observe()
     question = observation_text(first)
     value = (
@@ -401,7 +401,7 @@ class LATSPolicy(BasePolicy):
             history.append((None, state["last_action"], observation_text(observation)))
         usage: dict[str, float] = {}
         if not plan:
-            env = state.get("env")
+            env = state.env
             if env is None:
                 raise ConfigError(
                     "LATSPolicy: expected reset(observation, info, env=env) before act(), got no env. "
@@ -416,13 +416,13 @@ class LATSPolicy(BasePolicy):
                 config,
                 policy=policy,
                 history=tuple(history),
-                first_observation=state.get("first_observation"),
+                first_observation=state.first_observation,
             )
             state["searches"] = searches + 1
             state.setdefault("results", []).append(result.stats())
             plan.extend(result.best_path or [])
             if not plan:  # nothing expanded (budget, or no valid proposal): fall back to one ReAct step
-                policy.reset(state.get("first_observation", observation), info, env=env, slot=slot)
+                policy.reset(state.first_observation, info, env=env, slot=slot)
                 policy.episode(slot)["history"] = list(history)
                 plan.append(str(policy.act(observation, info, slot=slot)))
             usage = {"prompt_tokens": result.prompt_tokens, "completion_tokens": result.completion_tokens}

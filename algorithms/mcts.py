@@ -57,6 +57,7 @@ import numpy as np
 from toolgym.agents.base import AgentAction, SamplingParams, mix_seed, observation_text
 from toolgym.error import ConfigError, StateError
 from toolgym.records import to_jsonable
+from toolgym.rng import rand_elem
 
 __all__ = [
     "ConstantValue",
@@ -405,7 +406,7 @@ def clone_env(env: gym.Env) -> Any:
     Raises:
         ConfigError: ``env`` has no snapshots (not a toolgym env).
     """
-    base = env.unwrapped
+    base: Any = env.unwrapped
     for name in ("get_state", "set_state", "state_key"):
         if not callable(getattr(base, name, None)):
             raise ConfigError(
@@ -414,7 +415,7 @@ def clone_env(env: gym.Env) -> Any:
             )
     spec = getattr(env, "spec", None) or getattr(base, "spec", None)
     if spec is not None:
-        clone = gym.make(spec).unwrapped
+        clone: Any = gym.make(spec).unwrapped
     else:
         clone = copy.deepcopy(base)
     clone.set_state(base.get_state())
@@ -840,7 +841,7 @@ def mcts_search(
         ConfigError: ``env`` has no snapshots, or was not reset.
     """
     config = config or MCTSConfig()
-    base = env.unwrapped
+    base: Any = env.unwrapped
     if not getattr(base, "_started", True):
         raise ConfigError("mcts_search: expected an env after reset(), got one never reset. Call env.reset().")
     search_env = clone_env(env)
@@ -856,7 +857,7 @@ def mcts_search(
         state=search_env.get_state(),
         observation=obs,
         info=info0,
-        history=tuple(tuple(h) for h in history),  # type: ignore[misc]
+        history=tuple(tuple(h) for h in history),
         terminal=bool(getattr(base, "_done", False)),
     )
     ctx.root = root
@@ -948,7 +949,7 @@ class NoisyExpertProposer:
             if rng.random() < self.p:
                 out.append(Proposal(expert))
             else:
-                out.append(Proposal(admissible[int(rng.integers(len(admissible)))]))
+                out.append(Proposal(rand_elem(rng, admissible)))
         return out
 
     def act(self, env: Any, info: Mapping[str, Any], rng: np.random.Generator) -> str:
@@ -957,7 +958,7 @@ class NoisyExpertProposer:
         if rng.random() < self.p:
             return expert
         admissible = list(info.get("admissible_actions") or [expert])
-        return admissible[int(rng.integers(len(admissible)))]
+        return rand_elem(rng, admissible)
 
 
 class PolicyProposer:

@@ -215,7 +215,7 @@ def build_prm(
 class _Samples:
     """A torch-style dataset of tokenised ``(text, value)`` samples."""
 
-    def __init__(self, prm: ProcessRewardModel, texts: Sequence[str], values: Sequence[float]) -> None:
+    def __init__(self, prm: ProcessRewardModel, texts: Sequence[str], values: Sequence[float] | np.ndarray) -> None:
         enc = prm.tokenizer(list(texts), truncation=True, max_length=prm.max_length)
         self.items = [
             {"input_ids": ids, "attention_mask": mask, "labels": float(v)}

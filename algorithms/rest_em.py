@@ -24,6 +24,7 @@ the budget ledger per iteration, the held-out check); ``resume=True`` continues 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -197,7 +198,7 @@ def run_rest_em(config: RestEMConfig, out: str | Path, *, resume: bool = False) 
                 prev_model[:] = [model, tok]
                 model, tok, summary = train(data, config.steps_per_iteration, i, start)
         row = cached_phase(
-            out / f"iter-{i}" / "eval.json", lambda m=model, t=tok, k=i: assess_model(m, t, k), resume=resume
+            out / f"iter-{i}" / "eval.json", functools.partial(assess_model, model, tok, i), resume=resume
         )
         curve.append({"iteration": i, "data": len(data), "sft_steps_total": total_steps, **flat_row(row)})
         if config.early_stopping and stopped_at is None and curve[-1]["valid_success"] < best:

@@ -27,7 +27,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import gymnasium as gym
 import numpy as np
@@ -433,7 +433,7 @@ def rest_mcts(
     from toolgym.agents.base import observation_text
 
     config = config or RestMCTSConfig()
-    question = question or (lambda e: observation_text(e.unwrapped.observe()))
+    question = question or (lambda e: observation_text(cast(Any, e.unwrapped).observe()))
     pool: list[ValueSample] = list(initial_samples)
     if pool:
         train_prm(prm, [s.text for s in pool], [s.value for s in pool], config.prm)

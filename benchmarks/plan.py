@@ -25,7 +25,7 @@ import numpy as np
 
 from toolgym.benchmarks.suite import EnvEntry, PolicyEntry, Suite, TaskSelection, dotted, suite_hash
 from toolgym.core import DataStatus
-from toolgym.error import ConfigError, did_you_mean
+from toolgym.error import ConfigError, DependencyNotInstalled, did_you_mean
 from toolgym.registry import env_class, toolgym_ids
 
 __all__ = ["Cell", "EpisodeRef", "Plan", "config_hash", "env_options", "reset_seed", "resolve"]
@@ -228,7 +228,10 @@ def env_options(env_id: str) -> dict[str, Any] | None:
 
 
 def _data_status(env_id: str, kwargs: Mapping[str, Any]) -> DataStatus:
-    cls = env_class(env_id)
+    try:
+        cls = env_class(env_id)
+    except DependencyNotInstalled as exc:  # its family's extra is not installed: like missing data
+        return DataStatus("needs an extra", False, str(exc))
     merged = {**gym.spec(env_id).kwargs, **kwargs}
     status_fn = getattr(cls, "data_status", None)
     if not callable(status_fn):
@@ -258,7 +261,10 @@ def _close_ids(env_id: str, registered: Sequence[str]) -> str:
 
 
 def _family(env_id: str) -> str:
-    return str(getattr(env_class(env_id), "family", "other"))
+    try:
+        return str(getattr(env_class(env_id), "family", "other"))
+    except DependencyNotInstalled:
+        return "other"
 
 
 @dataclass

@@ -14,23 +14,26 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from toolgym.benchmarks.stats import Row
+from toolgym.error import require
 
-__all__ = ["steps_distribution", "success_per_env", "success_vs_cost"]
+__all__ = ["pyplot", "steps_distribution", "success_per_env", "success_vs_cost"]
 
 
-def _plt() -> Any:
-    import matplotlib
+def pyplot() -> Any:
+    """``matplotlib.pyplot`` on the Agg backend (no display needed).
 
+    Raises:
+        DependencyNotInstalled: matplotlib is not installed (the ``report`` extra).
+    """
+    matplotlib = require("matplotlib", "report", "Drawing figures")
     matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
+    return require("matplotlib.pyplot", "report", "Drawing figures")
 
 
 def _png(fig: Any) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-    _plt().close(fig)
+    pyplot().close(fig)
     return buf.getvalue()
 
 
@@ -39,14 +42,14 @@ def _short(env: str) -> str:
 
 
 def _colors(policies: Sequence[str]) -> dict[str, Any]:
-    plt = _plt()
+    plt = pyplot()
     cmap = plt.get_cmap("tab10" if len(policies) <= 10 else "tab20")
     return {p: cmap(i % cmap.N) for i, p in enumerate(policies)}
 
 
 def success_per_env(rows: Sequence[Row]) -> bytes:
     """Grouped bars: success (with its 95% CI) per env, one bar per policy."""
-    plt = _plt()
+    plt = pyplot()
     envs = list(dict.fromkeys(r.env for r in rows))
     policies = sorted({r.policy for r in rows})
     colors = _colors(policies)
@@ -79,7 +82,7 @@ def success_per_env(rows: Sequence[Row]) -> bytes:
 
 def success_vs_cost(rows: Sequence[Row]) -> bytes:
     """Scatter: mean tool cost (x) against success (y), colour per policy, marker per env."""
-    plt = _plt()
+    plt = pyplot()
     envs = list(dict.fromkeys(r.env for r in rows))
     policies = sorted({r.policy for r in rows})
     colors = _colors(policies)
@@ -112,7 +115,7 @@ def success_vs_cost(rows: Sequence[Row]) -> bytes:
 
 def steps_distribution(records: Sequence[Mapping[str, Any]]) -> bytes:
     """Box plots of episode length (steps) per policy, one panel per env."""
-    plt = _plt()
+    plt = pyplot()
     data: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
     for r in records:
         data[r["env"]][r["policy"]].append(int(r.get("steps", 0)))

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from toolgym.error import require
+
 __all__ = ["METRICS", "Estimate", "Row", "estimate", "summarize", "summarize_policies"]
 
 #: The metrics reported: (record field, title).
@@ -56,8 +58,12 @@ class Estimate:
 
 
 def t_interval(values: np.ndarray) -> tuple[float, float]:
-    """The 95% Student t interval of the mean of ``values`` (two or more)."""
-    from scipy import stats
+    """The 95% Student t interval of the mean of ``values`` (two or more).
+
+    Raises:
+        DependencyNotInstalled: scipy is not installed (the ``report`` extra).
+    """
+    stats = require("scipy.stats", "report", "The t interval over seeds")
 
     k = len(values)
     mean = float(values.mean())

@@ -49,6 +49,7 @@ from toolgym.algorithms.tool_choice import (
     arithmetic_optimum,
     evaluate,
 )
+from toolgym.benchmarks.plots import pyplot
 from toolgym.benchmarks.stats import Estimate, estimate
 from toolgym.error import ConfigError
 from toolgym.splits import overlap_report, task_split
@@ -268,11 +269,7 @@ def pareto_plot(rows: Sequence[Mapping[str, Any]], path: Path, *, title: str) ->
         path: Where to write the PNG.
         title: The figure's title.
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for policy in sorted({r["policy"] for r in rows}):
         sel = sorted((r for r in rows if r["policy"] == policy), key=lambda r: r["lambda"])

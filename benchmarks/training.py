@@ -30,6 +30,7 @@ from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
+from toolgym.benchmarks.plots import pyplot
 from toolgym.benchmarks.stats import estimate
 from toolgym.benchmarks.yamlio import load_yaml
 from toolgym.error import ConfigError, did_you_mean
@@ -208,8 +209,13 @@ def _run_one(recipe: Recipe, arm: str, seed: int, folder: Path, resume: bool) ->
                 f"{seed} at {matched}; list {budget_from!r} before {arm!r} in arms."
             )
         config = replace(config, budget_from=str(matched))
-    runner = {"fireact": run_fireact, "rest_em": run_rest_em, "rerest": run_rerest, "grpo": run_grpo}[recipe.method]
-    return runner(config, folder, resume=resume and folder.exists())
+    runners: dict[str, Callable[..., Any]] = {
+        "fireact": run_fireact,
+        "rest_em": run_rest_em,
+        "rerest": run_rerest,
+        "grpo": run_grpo,
+    }
+    return runners[recipe.method](config, folder, resume=resume and folder.exists())
 
 
 def run_recipe(
@@ -283,7 +289,7 @@ def summarize(recipe: Recipe, results: Mapping[str, Mapping[int, Mapping[str, An
             row["success_after"] = _est({s: r["success_after"] for s, r in by_seed.items()})
             row["eval_tasks"] = next(iter(by_seed.values()))["eval_tasks"]
             if recipe.method == "grpo":  # the reward (tool costs included) is what GRPO optimises
-                keys = ("reward_before", "reward_after")
+                keys: tuple[str, ...] = ("reward_before", "reward_after")
                 sampled = tuple(f"sampled_{k}_{t}" for k in ("reward", "success") for t in ("before", "after"))
                 keys += sampled if all(sampled[0] in r for r in by_seed.values()) else ()
                 for key in keys:
@@ -408,9 +414,9 @@ def report_markdown(summary: Mapping[str, Any]) -> str:
         head = (["untrained"] if base else []) + [f"iter {i}" for i in iters]
         lines += ["| arm | " + " | ".join(head) + " |", "|---|" + "---|" * len(head)]
         for arm, r in arms.items():
-            cells = {c["iteration"]: _fmt(c["test_success"]) for c in r["curve"]}
+            by_iter = {c["iteration"]: _fmt(c["test_success"]) for c in r["curve"]}
             first = [_fmt(r["base_test_success"]) if "base_test_success" in r else "-"] if base else []
-            lines.append(f"| {arm} | " + " | ".join(first + [cells.get(i, "-") for i in iters]) + " |")
+            lines.append(f"| {arm} | " + " | ".join(first + [by_iter.get(i, "-") for i in iters]) + " |")
         lines += ["", "iter 0 is M0, the SFT on the demonstrations; iter i > 0 the i-th self-training iteration."]
     lines += [
         "",
@@ -442,9 +448,9 @@ def report_markdown(summary: Mapping[str, Any]) -> str:
             for seed, rows in by_seed.items():
                 for m in rows:
                     ratios = [m[k]["ratio"] for k in ("tokens", "env_steps")]
-                    cells = " | ".join("-" if x is None else f"{x:.3f}" for x in ratios)
+                    ratio_cells = " | ".join("-" if x is None else f"{x:.3f}" for x in ratios)
                     lines.append(
-                        f"| {a} | {seed} | {m['iteration']} | {m['match_on']} | {cells} | "
+                        f"| {a} | {seed} | {m['iteration']} | {m['match_on']} | {ratio_cells} | "
                         f"{'yes' if m['matched'] else 'NO'} |"
                     )
         lines.append("")
@@ -466,11 +472,7 @@ def report_markdown(summary: Mapping[str, Any]) -> str:
 
 def plot_summary(summary: Mapping[str, Any], path: str | Path) -> Path:
     """A PNG: success before/after per arm (FireAct) or test success per iteration with 95% bands (ReST-EM)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     arms = summary["arms"]
     if summary["method"] in ("fireact", "grpo"):

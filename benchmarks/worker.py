@@ -137,7 +137,7 @@ def run_chunk(chunk: Chunk, emit: Callable[[Payload], None]) -> int:
     cell = chunk.cell
     by_seed = {ref.reset_seed: ref for ref in chunk.refs}
     sent: set[int] = set()
-    common = {"suite": chunk.suite, "suite_hash": chunk.suite_hash, "provenance": chunk.provenance}
+    common: dict[str, Any] = {"suite": chunk.suite, "suite_hash": chunk.suite_hash, "provenance": chunk.provenance}
 
     def on_episode(episode: Any) -> None:
         ref = by_seed.get(episode.result.seed)

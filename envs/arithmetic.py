@@ -14,6 +14,7 @@ from toolgym.costs import ToolCost
 from toolgym.envs.calculator import CalcError, evaluate, format_number, parse_number
 from toolgym.error import ConfigError, UnknownTaskError
 from toolgym.parsing import AnyOf, BracketGrammar, JsonToolGrammar, ParsedAction
+from toolgym.rng import rand_elem
 
 __all__ = ["LEVELS", "ArithmeticEnv", "make_question"]
 
@@ -59,7 +60,7 @@ def make_question(level: int, seed: int) -> tuple[str, Fraction]:
         expr = f"{num(100, 9999)} × {num(11, 999)}"
     elif level == 5:
         a, b, c, d = num(100, 999), num(100, 1999), num(11, 99), num(10, 99)
-        op1, op2 = ("+", "-")[int(rng.integers(2))], ("+", "-")[int(rng.integers(2))]
+        op1, op2 = rand_elem(rng, ("+", "-")), rand_elem(rng, ("+", "-"))
         expr = f"({a} {op1} {b}) × {c} {op2} {d}"
     else:
         raise ConfigError(f"difficulty: expected levels in {sorted(LEVELS)}, got {level!r}.")
@@ -160,7 +161,7 @@ class ArithmeticEnv(TextEnv[str]):
 
     def _reset_task(self, task_id: str | None, options: Mapping[str, Any]) -> tuple[str, str]:
         if task_id is None:
-            level = self.levels[int(self.np_random.integers(len(self.levels)))]
+            level = rand_elem(self.np_random, self.levels)
             n = int(self.np_random.integers(2**31 - 1))
         else:
             level, n = self._parse_task_id(task_id)

@@ -14,6 +14,7 @@ from toolgym.costs import ToolCost
 from toolgym.envs.calculator import format_number, parse_number
 from toolgym.error import ConfigError, UnknownTaskError
 from toolgym.parsing import AnyOf, BracketGrammar, JsonToolGrammar, ParsedAction
+from toolgym.rng import rand_elem
 from toolgym.splits import normalize_question
 
 __all__ = ["DEPTHS", "DecomposeArithmeticEnv", "Tree", "make_tree", "render", "value"]
@@ -76,7 +77,7 @@ def make_tree(depth: int, seed: int) -> Tree:
         return int(rng.integers(2, 20))
 
     def op() -> str:
-        return _OPS[int(rng.integers(len(_OPS)))]
+        return rand_elem(rng, _OPS)
 
     def build(d: int) -> Tree:
         if d == 0:
@@ -211,7 +212,7 @@ class DecomposeArithmeticEnv(TextEnv[str]):
 
     def _reset_task(self, task_id: str | None, options: Mapping[str, Any]) -> tuple[str, str]:
         if task_id is None:
-            depth = self.depths[int(self.np_random.integers(len(self.depths)))]
+            depth = rand_elem(self.np_random, self.depths)
             n = int(self.np_random.integers(2**31 - 1))
         else:
             head, _, tail = task_id.partition("-")

@@ -37,7 +37,7 @@ from toolgym.records import to_jsonable
 from toolgym.spaces import Utf8Text
 from toolgym.splits import normalize_question, split_of
 
-__all__ = ["INFO_KEYS", "DataStatus", "EnvState", "TextEnv", "Transition"]
+__all__ = ["INFO_KEYS", "DataStatus", "EnvState", "KernelState", "TextEnv", "Transition"]
 
 ObsT = TypeVar("ObsT")
 T = TypeVar("T")
@@ -83,6 +83,37 @@ class Transition:
 
 
 @dataclass(frozen=True)
+class KernelState:
+    """The base class's episode bookkeeping in a snapshot (part of :class:`EnvState`).
+
+    Attributes:
+        task_id: The current task's id.
+        steps: Steps taken in the episode.
+        cost_total: The unweighted tool cost so far.
+        cost_by_tool: That cost per tool name and component (a copy).
+        success: ``info["success"]`` so far.
+        score: ``info["score"]`` so far.
+        done: Whether the episode ended.
+        started: Whether ``reset`` was called.
+        last_text: The last observation's text.
+        last_action: The last action (for ``render``).
+        last_reward: The last step's reward.
+    """
+
+    task_id: str
+    steps: int
+    cost_total: float
+    cost_by_tool: Mapping[str, float]
+    success: bool
+    score: float
+    done: bool
+    started: bool
+    last_text: str
+    last_action: str
+    last_reward: float
+
+
+@dataclass(frozen=True)
 class EnvState:
     """A snapshot of an environment, from :meth:`TextEnv.get_state`.
 
@@ -94,7 +125,7 @@ class EnvState:
     """
 
     env: str
-    kernel: tuple[Any, ...]
+    kernel: KernelState
     task: Any
     rng: Mapping[str, Any] = field(default_factory=dict)
 
@@ -452,18 +483,18 @@ class TextEnv(gym.Env[ObsT, str], Generic[ObsT]):
     # ------------------------------------------------------------------ snapshots
     def get_state(self) -> EnvState:
         """Snapshot the episode (task state, bookkeeping and random generator)."""
-        kernel = (
-            self._task_id,
-            self._steps,
-            self._cost_total,
-            dict(self._cost_by_tool),
-            self._success,
-            self._score,
-            self._done,
-            self._started,
-            self._last_text,
-            self._last_action,
-            self._last_reward,
+        kernel = KernelState(
+            task_id=self._task_id,
+            steps=self._steps,
+            cost_total=self._cost_total,
+            cost_by_tool=dict(self._cost_by_tool),
+            success=self._success,
+            score=self._score,
+            done=self._done,
+            started=self._started,
+            last_text=self._last_text,
+            last_action=self._last_action,
+            last_reward=self._last_reward,
         )
         return EnvState(type(self).__qualname__, kernel, self._get_state(), self.np_random.bit_generator.state)
 
@@ -479,20 +510,11 @@ class TextEnv(gym.Env[ObsT, str], Generic[ObsT]):
                 f"{type(self).__name__}.set_state: expected a state from {type(self).__name__}.get_state(), "
                 f"got one from {got}."
             )
-        (
-            self._task_id,
-            self._steps,
-            self._cost_total,
-            cost_by_tool,
-            self._success,
-            self._score,
-            self._done,
-            self._started,
-            self._last_text,
-            self._last_action,
-            self._last_reward,
-        ) = state.kernel
-        self._cost_by_tool = dict(cost_by_tool)
+        k = state.kernel
+        self._task_id, self._steps, self._cost_total = k.task_id, k.steps, k.cost_total
+        self._cost_by_tool = dict(k.cost_by_tool)
+        self._success, self._score, self._done, self._started = k.success, k.score, k.done, k.started
+        self._last_text, self._last_action, self._last_reward = k.last_text, k.last_action, k.last_reward
         self._set_state(state.task)
         self.np_random.bit_generator.state = state.rng
         self._pending_calls = []

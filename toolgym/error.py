@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
+from types import ModuleType
 
 from gymnasium import error as gym_error
 
@@ -91,7 +92,7 @@ class StateError(ToolgymError, ValueError):
     """``set_state`` received a state from another environment class or task source."""
 
 
-def require(module: str, extra: str, purpose: str) -> object:
+def require(module: str, extra: str, purpose: str) -> ModuleType:
     """Import an optional dependency or raise :class:`DependencyNotInstalled` naming the extra.
 
     Args:

@@ -1,8 +1,8 @@
 """Records of what happened: :class:`Step`, :class:`Trajectory` and :class:`EpisodeResult`.
 
 All three are frozen dataclasses that round-trip through JSON (``to_dict``/``from_dict``) and JSON lines
-(:func:`append_jsonl`, :func:`read_jsonl`). A trajectory renders to the three training formats the
-literature uses:
+(:func:`append_jsonl`, :func:`read_jsonl`; :func:`iter_jsonl` reads any JSON-lines file). A trajectory renders
+to the three training formats the literature uses:
 
 * the ReAct text format (``Thought: / Action: / Observation:``, numbered as in ReAct or un-numbered as in
   FireAct) - :meth:`Trajectory.to_react_text`;
@@ -13,6 +13,7 @@ literature uses:
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
 import os
@@ -21,7 +22,9 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-__all__ = ["EpisodeResult", "Step", "Trajectory", "append_jsonl", "read_jsonl", "to_jsonable"]
+from toolgym.error import ConfigError
+
+__all__ = ["EpisodeResult", "Step", "Trajectory", "append_jsonl", "iter_jsonl", "read_jsonl", "to_jsonable"]
 
 logger = logging.getLogger(__name__)
 
@@ -286,6 +289,37 @@ def append_jsonl(path: str | os.PathLike[str], records: Iterable[Any], *, fsync:
     return len(lines)
 
 
+def iter_jsonl(path: str | os.PathLike[str], *, torn_tail: bool = False) -> Iterator[tuple[int, Any]]:
+    """Each non-empty line of a JSON-lines file, parsed, with its line number: the one JSON-lines reader.
+
+    Args:
+        path: The file; a name ending in ``.gz`` is read through gzip.
+        torn_tail: Skip (with a warning) a last line without its newline, as an interrupted
+            :func:`append_jsonl` leaves it, instead of parsing it.
+
+    Yields:
+        ``(line number from 1, value)``.
+
+    Raises:
+        ConfigError: A line is not valid JSON (the message names the file and the line).
+    """
+    opener: Any = gzip.open if os.fspath(path).endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as fh:
+        for n, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            if torn_tail and not line.endswith("\n"):
+                logger.warning("%s: ignoring an incomplete last line (%d characters)", os.fspath(path), len(line))
+                return
+            try:
+                value = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ConfigError(
+                    f"{os.fspath(path)}, line {n}: expected one JSON value per line, got invalid JSON ({exc})."
+                ) from None
+            yield n, value
+
+
 def read_jsonl(path: str | os.PathLike[str], cls: type[R] | None = None) -> list[Any]:
     """Read JSON lines, skipping a torn (incomplete) last line.
 
@@ -297,23 +331,9 @@ def read_jsonl(path: str | os.PathLike[str], cls: type[R] | None = None) -> list
         The records in file order.
 
     Raises:
-        ValueError: A line other than the last is not valid JSON (the file is corrupt, not torn).
+        ConfigError: A line other than the last is not valid JSON (the file is corrupt, not torn).
     """
-    out: list[Any] = []
-    with open(path, encoding="utf-8") as fh:
-        lines = fh.read().split("\n")
-    complete, tail = lines[:-1], lines[-1]
-    for i, line in enumerate(complete, start=1):
-        if not line.strip():
-            continue
-        try:
-            d = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}: line {i} is not valid JSON ({exc}); the file is corrupt.") from exc
-        out.append(cls.from_dict(d) if cls is not None else d)
-    if tail.strip():
-        logger.warning("%s: ignoring an incomplete last line (%d characters)", path, len(tail))
-    return out
+    return [cls.from_dict(d) if cls is not None else d for _, d in iter_jsonl(path, torn_tail=True)]
 
 
 def records_of(items: Sequence[Mapping[str, Any]], cls: type[R]) -> list[R]:

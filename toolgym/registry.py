@@ -8,6 +8,7 @@ from typing import Any
 import gymnasium as gym
 
 from toolgym.core import DataStatus, TextEnv
+from toolgym.error import DependencyNotInstalled
 
 __all__ = ["EnvDescription", "describe", "env_class", "toolgym_ids"]
 
@@ -17,7 +18,7 @@ def toolgym_ids() -> list[str]:
     return sorted(i for i in gym.registry if i.startswith("toolgym/"))
 
 
-def env_class(env_id: str) -> type:
+def env_class(env_id: str) -> type[gym.Env[Any, Any]]:
     """The class behind a registered id, imported but not constructed."""
     entry = gym.spec(env_id).entry_point
     creator: Any = gym.envs.registration.load_env_creator(entry) if isinstance(entry, str) else entry
@@ -51,7 +52,10 @@ class EnvDescription(tuple):
 
 def describe(env_id: str) -> EnvDescription:
     """Family, one-line summary and data status of a registered id (the class is imported, not built)."""
-    cls = env_class(env_id)
+    try:
+        cls = env_class(env_id)
+    except DependencyNotInstalled as exc:  # its family's extra is not installed
+        return EnvDescription("other", "", DataStatus("needs an extra", False, str(exc)))
     spec = gym.spec(env_id)
     summary = (inspect.getdoc(cls) or "").strip().split("\n", 1)[0]
     if isinstance(cls, type) and issubclass(cls, TextEnv):

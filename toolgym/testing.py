@@ -25,6 +25,7 @@ import numpy as np
 from gymnasium.utils.env_checker import check_env, data_equivalence
 
 from toolgym.core import INFO_KEYS, TextEnv
+from toolgym.rng import rand_elem
 
 __all__ = [
     "BAD_ACTIONS",
@@ -103,7 +104,7 @@ def mixed_action(env: TextEnv, rng: np.random.Generator, info: dict[str, Any]) -
             pass
     admissible = info.get("admissible_actions")
     if u < 0.7 and admissible:
-        return str(admissible[int(rng.integers(len(admissible)))])
+        return str(rand_elem(rng, admissible))
     return env.action_space.sample()
 
 

@@ -32,6 +32,7 @@ from gymnasium import spaces
 
 from toolgym.error import ConfigError, ResetNeeded, StateError
 from toolgym.records import Step
+from toolgym.rng import rand_elem
 
 __all__ = [
     "DiscreteActions",
@@ -462,7 +463,7 @@ class ToolChoice(gym.Wrapper[np.ndarray, np.int64, Any, str], gym.utils.RecordCo
             self._task_rng = np.random.default_rng(seed)
         opts = dict(options or {})
         if self.task_ids is not None and "task_id" not in opts:
-            opts["task_id"] = self.task_ids[int(self._task_rng.integers(len(self.task_ids)))]
+            opts["task_id"] = rand_elem(self._task_rng, self.task_ids)
         if seed is None:  # a fresh env seed per episode, independent of what the options drew last episode
             seed = int(self._task_rng.integers(2**31 - 1))
         obs, info = self.env.reset(seed=seed, options=opts or None)

@@ -20,6 +20,7 @@ import inspect
 from collections.abc import Mapping
 from typing import Any
 
+from toolgym.agents.base import LLM
 from toolgym.error import ConfigError, did_you_mean
 
 __all__ = ["BACKENDS", "make_llm"]
@@ -40,7 +41,7 @@ def _factory(backend: str) -> Any:
     return getattr(importlib.import_module(module), attr)
 
 
-def make_llm(spec: Any = None, **kwargs: Any) -> Any:
+def make_llm(spec: Any = None, **kwargs: Any) -> LLM:
     """Build a language-model backend.
 
     Args:

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from toolgym.agents.base import Message, Prompt
-from toolgym.error import ConfigError
+from toolgym.error import ConfigError, require
 
 __all__ = [
     "cut_at_stop",
@@ -51,7 +51,7 @@ def normalize_prompts(prompts: Sequence[Prompt] | Prompt) -> list[Prompt]:
     """Check a batch of prompts; a single prompt (text or message list) becomes a batch of one."""
     if isinstance(prompts, str):
         return [prompts]
-    items = list(prompts)
+    items: list[Any] = list(prompts)
     if items and isinstance(items[0], Mapping):  # one chat conversation
         items = [items]
     for p in items:
@@ -132,7 +132,7 @@ def image_to_data_url(image: Any) -> str:
         if image.startswith("data:") or image.startswith("http"):
             return image
         raise ConfigError(f"expected an image array, a PIL image or a data URL, got the string {image[:40]!r}.")
-    from PIL import Image
+    Image = require("PIL.Image", "vqa", "Encoding images")
 
     pil = image if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image, dtype=np.uint8))
     buf = io.BytesIO()
@@ -146,7 +146,7 @@ def image_from_data_url(url: str) -> np.ndarray:
     Raises:
         ConfigError: Not a base64 data URL of an image.
     """
-    from PIL import Image
+    Image = require("PIL.Image", "vqa", "Decoding images")
 
     if not isinstance(url, str) or not url.startswith("data:image/") or ";base64," not in url:
         raise ConfigError(f"expected a base64 data URL 'data:image/<type>;base64,...', got {str(url)[:40]!r}.")

@@ -101,7 +101,7 @@ class FallbackPolicy(BasePolicy):
             (react_k if state["mode"] == "react" else cot_k).append(k)
         if cot_k:
             voted = self.cot_sc.vote(
-                [slots[k] for k in cot_k], [self.episode(slots[k])["first_observation"] for k in cot_k]
+                [slots[k] for k in cot_k], [self.episode(slots[k]).first_observation for k in cot_k]
             )
             back_to_react = []
             for k, (action, votes) in zip(cot_k, voted):

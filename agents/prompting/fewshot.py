@@ -361,7 +361,7 @@ def _expert_examples(env: gym.Env, k: int, max_steps: int) -> list[Example]:
                 continue
             if not episode.result.success:
                 continue
-            question = observation_text(expert.episode(0)["first_observation"])
+            question = observation_text(expert.episode(0).first_observation)
             steps = [(_thought(adapter, s.action), s.action, s.observation) for s in episode.trajectory.steps]
             final = adapter.answer_of(steps[-1][1]) or ""
             if adapter.code_answers:

@@ -72,7 +72,7 @@ def _init_options(*classes: type) -> dict[str, inspect.Parameter]:
             if klass in (BasePolicy, object):
                 break
             if "__init__" in vars(klass):
-                for name, p in inspect.signature(klass.__init__).parameters.items():
+                for name, p in inspect.signature(vars(klass)["__init__"]).parameters.items():
                     if name != "self" and p.kind in kinds:
                         out.setdefault(name, p)
     return out

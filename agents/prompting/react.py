@@ -143,7 +143,7 @@ class ReActPolicy(LLMPolicy):
         if mem:
             parts.append(mem.rstrip())
         parts.append("Here is the task.")
-        body = self.episode(slot)["first_observation"]
+        body = self.episode(slot).first_observation
         text = observation_text(body).strip()
         for _, action, obs in state["history"]:
             text += f"\n> {action}\n{obs}"

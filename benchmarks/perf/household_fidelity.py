@@ -37,6 +37,7 @@ from toolgym.data import fetch
 from toolgym.envs.household import engine as E
 from toolgym.envs.household.expert import command, plan
 from toolgym.envs.household.games import game_file, load_split, load_world, read_trajectories, split_file
+from toolgym.rng import rand_elem
 
 
 def record(split: str, games: int, out: Path) -> list[dict]:
@@ -102,10 +103,10 @@ def direct(count: int, splits: list[str], steps: int, expert_share: float, bad_s
                     p = plan(world, state)
                     cmd = command(world, p[0]) if p else "look"
                 elif u < 1.0 - bad_share:
-                    cmd = adm[int(rng.integers(len(adm)))]
+                    cmd = rand_elem(rng, adm)
                 else:
-                    a, b = names[int(rng.integers(len(names)))], names[int(rng.integers(len(names)))]
-                    cmd = [f"take {a} from {b}", f"put {a} in {b}", f"examine {a}", f"open {a}"][int(rng.integers(4))]
+                    a, b = rand_elem(rng, names), rand_elem(rng, names)
+                    cmd = rand_elem(rng, [f"take {a} from {b}", f"put {a} in {b}", f"examine {a}", f"open {a}"])
                 reply = eng.step(cmd)
                 act = E.options(world, state).get(cmd)
                 text = E.NOTHING_HAPPENS

@@ -38,6 +38,7 @@ import toolgym  # noqa: F401
 from toolgym.envs.household import engine as E
 from toolgym.envs.household.games import game_file, load_split, load_world, read_trajectories
 from toolgym.envs.household.world import World
+from toolgym.rng import rand_elem
 
 
 def norm(text: str) -> str:
@@ -182,12 +183,12 @@ def household_run(min_s: float) -> dict:
         t0 = time.perf_counter()
         while not done:
             adm = info["admissible_actions"]
-            _, _, terminated, truncated, info = env.step(adm[int(rng.integers(len(adm)))])
+            _, _, terminated, truncated, info = env.step(rand_elem(rng, adm))
             steps += 1
             done = terminated or truncated
         elapsed += time.perf_counter() - t0
     env.reset(seed=0)
-    env.step(env.expert_action())
+    env.step(env.expert_action())  # type: ignore[attr-defined]
     return {"steps_per_s": steps / elapsed, "reset_s_mean": statistics.mean(resets), **latency(env)}
 
 

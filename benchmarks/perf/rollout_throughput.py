@@ -46,6 +46,7 @@ import torch  # noqa: E402
 import toolgym  # noqa: E402, F401
 from toolgym.agents import make_policy, rollout  # noqa: E402
 from toolgym.agents.llm import make_llm  # noqa: E402
+from toolgym.agents.llm.openai_compat import OpenAILLM  # noqa: E402
 from toolgym.registry import toolgym_ids  # noqa: E402
 
 torch.set_num_threads(1)
@@ -72,7 +73,7 @@ def sequential(policy, env_id: str, episodes: int, env_kwargs: dict) -> int:
 
 def measure(llm, env_id: str, episodes: int, n: int | None, args) -> dict:
     policy = make_policy("react", llm=llm, max_tokens=args.max_tokens, num_examples=args.examples)
-    env_kwargs = {}
+    env_kwargs: dict[str, object] = {}
     store = getattr(llm, "prefix_cache", None)
     if store is not None:  # every configuration starts cold: the same episodes must not hit an earlier run's prompts
         store.clear()
@@ -94,6 +95,7 @@ def measure(llm, env_id: str, episodes: int, n: int | None, args) -> dict:
     busy = llm.stats.busy_s - busy0
     extra = {}
     if cache0 is not None:
+        assert store is not None  # cache0 is set only with a store
         now = store.stats.as_dict()
         d = {k: now[k] - cache0[k] for k in now}
         prompt = d["reused_tokens"] + d["computed_tokens"]
@@ -174,8 +176,7 @@ def main() -> None:
             port = free_port()
             proc = start_server(port, cached)
             try:
-                remote = make_llm(
-                    "openai",
+                remote = OpenAILLM(
                     model="tiny",
                     base_url=f"http://127.0.0.1:{port}/v1",
                     api="completions",

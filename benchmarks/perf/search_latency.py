@@ -94,6 +94,7 @@ def main() -> None:
     from toolgym.envs.search.index import BM25Index, load_or_build, tokenize
     from toolgym.envs.search.tasks import HOTPOT_CORPUS, hotpotqa
     from toolgym.envs.search.world import World
+    from toolgym.rng import rand_elem
 
     rng = np.random.default_rng(0)
     results: dict = {
@@ -121,7 +122,7 @@ def main() -> None:
         idx, warm = load_or_build(docs, corpus.checksum, data_path=None)
         warm_s = time.perf_counter() - t0
         assert warm["cached"] and not cold["cached"]
-        size_mb = sum(p.stat().st_size for p in Path(warm["path"]).iterdir()) / 1e6
+        size_mb = sum(p.stat().st_size for p in Path(str(warm["path"])).iterdir()) / 1e6
     if previous is None:
         del os.environ["TOOLGYM_CACHE_DIR"]
     else:
@@ -172,13 +173,15 @@ def main() -> None:
     env = gym.make("toolgym/HotpotQA-v0", latency="measured", max_steps=50)
     qenv = gym.make("toolgym/HotpotQA-v0", latency="measured", max_steps=50, search_mode="query")
     tasks = [data.tasks[int(i)] for i in order[: args.queries]]
-    exact = [(t.id, [], f"search[{t.titles[0]}]") for t in tasks]
-    miss = [(t.id, [], f"search[{t.titles[0]} history]") for t in tasks]
-    free = [(t.id, [], f"search[{t.question}]") for t in tasks]
+    exact: list[tuple[str, list[str], str]] = [(t.id, [], f"search[{t.titles[0]}]") for t in tasks]
+    miss: list[tuple[str, list[str], str]] = [(t.id, [], f"search[{t.titles[0]} history]") for t in tasks]
+    free: list[tuple[str, list[str], str]] = [(t.id, [], f"search[{t.question}]") for t in tasks]
     look = []
     for t in tasks:
-        words = [w for w in tokenize(corpus.texts[corpus.find(t.titles[0])]) if len(w) > 3]
-        look.append((t.id, [f"search[{t.titles[0]}]"], f"lookup[{words[int(rng.integers(len(words)))]}]"))
+        page = corpus.find(t.titles[0])
+        assert page is not None  # the gold page is in the corpus
+        words = [w for w in tokenize(corpus.texts[page]) if len(w) > 3]
+        look.append((t.id, [f"search[{t.titles[0]}]"], f"lookup[{rand_elem(rng, words)}]"))
     calls = [("search_exact", env, exact), ("search_miss", env, miss), ("search_free_text", qenv, free)]
     for name, e, acts in [*calls, ("lookup", env, look)]:
         measure_env_calls(e, acts[:20])  # warm-up
@@ -190,7 +193,7 @@ def main() -> None:
 
     # ------------------------------------------------------------------ expert episodes per second
     hp = gym.make("toolgym/HotpotQA-v0")
-    results["expert"] = {"HotpotQA-v0": run_expert(hp, hp.unwrapped.task_ids())}
+    results["expert"] = {"HotpotQA-v0": run_expert(hp, hp.unwrapped.task_ids())}  # type: ignore[attr-defined]
     t0 = time.perf_counter()
     world = World(seed=123, size=600, distractors=2, split="train")
     gen_s = time.perf_counter() - t0
@@ -200,7 +203,7 @@ def main() -> None:
     t0 = time.perf_counter()
     mh = gym.make("toolgym/MultiHop-v0")
     make_s = time.perf_counter() - t0
-    results["expert"]["MultiHop-v0"] = run_expert(mh, mh.unwrapped.task_ids())
+    results["expert"]["MultiHop-v0"] = run_expert(mh, mh.unwrapped.task_ids())  # type: ignore[attr-defined]
     results["multihop_world"] = {
         "pages": len(world.corpus),
         "generate_s": gen_s,

@@ -43,7 +43,8 @@ def examples(n: int, spec: ModelSpec) -> tuple[list[dict], int]:
     )
     model, tok = build_model(spec)
     renderer = make_policy("fireact", llm=trained_llm(model, tok), thoughts=False)
-    return [encode_segments(training_segments(renderer, e.trajectory), tok) for e in eps], tok.pad_token_id
+    encoded = [encode_segments(training_segments(renderer, e.trajectory), tok) for e in eps]
+    return [x for x in encoded if x is not None], tok.pad_token_id  # None: an example with nothing to learn
 
 
 def plain(spec: ModelSpec, data: list[dict], pad: int, steps: int, batch: int, lr: float) -> float:

@@ -156,25 +156,25 @@ def main() -> None:
         policies[f"ShapesVQA {name}: program policy (sandbox)"] = rep.to_dict()
         env.close()
     if have_easy:
-        env = EasyVQAEnv(mode="program")
-        ids = env.task_ids()[:: (200 if args.quick else 20)]
-        policy_accuracy(env, ProgramPolicy(), ids[:2])
-        policies["easy-VQA: program policy (sandbox)"] = policy_accuracy(env, ProgramPolicy(), ids).to_dict()
-        env.close()
-        env = EasyVQAEnv()
-        ids = env.task_ids()[:: (20 if args.quick else 1)]
-        policies["easy-VQA: tool-using policy"] = policy_accuracy(env, ToolUsingPolicy(), ids).to_dict()
-        policies["easy-VQA: oracle"] = policy_accuracy(env, ExpertPolicy(), ids).to_dict()
+        easy = EasyVQAEnv(mode="program")
+        ids = easy.task_ids()[:: (200 if args.quick else 20)]
+        policy_accuracy(easy, ProgramPolicy(), ids[:2])
+        policies["easy-VQA: program policy (sandbox)"] = policy_accuracy(easy, ProgramPolicy(), ids).to_dict()
+        easy.close()
+        easy = EasyVQAEnv()
+        ids = easy.task_ids()[:: (20 if args.quick else 1)]
+        policies["easy-VQA: tool-using policy"] = policy_accuracy(easy, ToolUsingPolicy(), ids).to_dict()
+        policies["easy-VQA: oracle"] = policy_accuracy(easy, ExpertPolicy(), ids).to_dict()
     results["policies"] = policies
 
     # ---- tool accuracy
     accuracy = {}
     for name, cfg in DIFFICULTIES.items():
-        rep = shapes_tool_accuracy(cfg, seeds=range(30_000, 30_000 + (40 if args.quick else 300)))
-        accuracy[f"ShapesVQA {name}"] = {k: v.to_dict() for k, v in sorted(rep.items())}
+        tools = shapes_tool_accuracy(cfg, seeds=range(30_000, 30_000 + (40 if args.quick else 300)))
+        accuracy[f"ShapesVQA {name}"] = {k: v.to_dict() for k, v in sorted(tools.items())}
     if have_easy:
-        rep = easy_vqa_tool_accuracy(load_easy_vqa())
-        accuracy["easy-VQA"] = {k: v.to_dict() for k, v in sorted(rep.items())}
+        tools = easy_vqa_tool_accuracy(load_easy_vqa())
+        accuracy["easy-VQA"] = {k: v.to_dict() for k, v in sorted(tools.items())}
     results["tool_accuracy"] = accuracy
 
     # ---- report
@@ -187,11 +187,11 @@ def main() -> None:
     for name, s in results["scenes"].items():
         print(f"    {name:28s} {s['median_ms']:9.3f} / {s['p95_ms']:9.3f}")
     print("\nPolicies: accuracy, steps/s")
-    for name, rep in policies.items():
-        o = rep["overall"]
-        kinds = ", ".join(f"{k} {v['correct']}/{v['total']}" for k, v in rep["per_kind"].items())
+    for name, row in policies.items():
+        o = row["overall"]
+        kinds = ", ".join(f"{k} {v['correct']}/{v['total']}" for k, v in row["per_kind"].items())
         print(
-            f"    {name:40s} {o['accuracy']:.4f} ({o['correct']}/{o['total']})  {rep['steps_per_second']:8.1f} steps/s"
+            f"    {name:40s} {o['accuracy']:.4f} ({o['correct']}/{o['total']})  {row['steps_per_second']:8.1f} steps/s"
         )
         print(f"        {kinds}")
     print("\nTool accuracy against ground truth")

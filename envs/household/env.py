@@ -18,6 +18,7 @@ from toolgym.envs.household.generator import DIFFICULTIES, GeneratorConfig, gene
 from toolgym.envs.household.world import HouseState, World
 from toolgym.error import ConfigError, UnknownTaskError, did_you_mean
 from toolgym.parsing import ParsedAction
+from toolgym.rng import rand_elem
 
 __all__ = ["ALFWorldEnv", "HouseholdEnv", "NativeHouseholdEnv", "resolve_task_types"]
 
@@ -322,7 +323,7 @@ class ALFWorldEnv(NativeHouseholdEnv):
 
     def _load(self, task_id: str | None) -> tuple[World, str]:
         if task_id is None:
-            rec = self._records[int(self.np_random.integers(len(self._records)))]
+            rec = rand_elem(self.np_random, self._records)
         else:
             rec = self.record(task_id)
         return load_world(rec), rec.task_id
@@ -407,7 +408,7 @@ class HouseholdEnv(NativeHouseholdEnv):
         self.task_types = resolve_task_types(task_types)
         self.difficulty = int(difficulty)
         base = DIFFICULTIES[self.difficulty]
-        overrides = {
+        overrides: dict[str, Any] = {
             "rooms": tuple(rooms) if rooms is not None else None,
             "receptacles": tuple(receptacles) if receptacles is not None else None,
             "objects": tuple(objects) if objects is not None else None,
@@ -439,7 +440,7 @@ class HouseholdEnv(NativeHouseholdEnv):
 
     def _load(self, task_id: str | None) -> tuple[World, str]:
         if task_id is None:
-            tt = self.task_types[int(self.np_random.integers(len(self.task_types)))]
+            tt = rand_elem(self.np_random, self.task_types)
             n = int(self.np_random.integers(self.num_tasks or 2**31 - 1))
         else:
             tt, n = self._parse_task_id(task_id)

@@ -12,7 +12,6 @@ training split).
 from __future__ import annotations
 
 import functools
-import gzip
 import json
 import os
 import tarfile
@@ -25,6 +24,7 @@ from toolgym.data import DATA_DIR_ENV, DataFile, data_dir, fetch, is_available
 from toolgym.envs.household.pddl import GameSpec, read_game
 from toolgym.envs.household.world import TASK_TYPES, World
 from toolgym.error import ConfigError, did_you_mean
+from toolgym.records import iter_jsonl
 
 __all__ = [
     "SPLITS",
@@ -207,11 +207,8 @@ def read_trajectories(split: str) -> Iterator[dict[str, Any]]:
     Keys: ``path``, ``initial_observation``, ``initial_admissible_commands``, ``steps``
     (``[{"action", "observation"}]``), ``won`` and ``num_steps``.
     """
-    path = fetch(trajectories_file(split), download=False)
-    with gzip.open(path, "rt", encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                yield json.loads(line)
+    for _, game in iter_jsonl(fetch(trajectories_file(split), download=False)):
+        yield game
 
 
 def data_folder() -> Path:

@@ -22,6 +22,7 @@ import numpy as np
 from toolgym.envs.household.pddl import GameSpec, parse_formula, parse_sexp
 from toolgym.envs.household.world import TASK_TYPES, World
 from toolgym.error import ConfigError
+from toolgym.rng import rand_elem
 
 __all__ = [
     "DIFFICULTIES",
@@ -361,7 +362,7 @@ def generate_world(task_type: str, seed: int, config: GeneratorConfig | None = N
 def _attempt(
     task_type: str, seed: int, cfg: GeneratorConfig, rooms: Sequence[str], rng: np.random.Generator
 ) -> World | None:
-    room = rooms[int(rng.integers(len(rooms)))]
+    room = rand_elem(rng, rooms)
     objects_here = [o for o in OBJECTS if room in o.rooms]
     furniture = [k for k in RECEPTACLES if room in k.rooms]
     needs = _NEEDS.get(task_type)
@@ -375,19 +376,19 @@ def _attempt(
         candidates = list(objects_here)
     if not candidates:
         return None
-    target = candidates[int(rng.integers(len(candidates)))]
+    target = rand_elem(rng, candidates)
     holders = [k for k in furniture if _accepts(k, target)]
     if not holders:
         return None
     lamp = ""
     goal_kind: ReceptacleKind | None = None
     if task_type == "look_at_obj_in_light":
-        lamp = LAMPS[int(rng.integers(len(LAMPS)))]
+        lamp = rand_elem(rng, LAMPS)
     else:
         goal_choices = [k for k in holders if needs is None or k.name != needs[1]]
         if not goal_choices:
             return None
-        goal_kind = goal_choices[int(rng.integers(len(goal_choices)))]
+        goal_kind = rand_elem(rng, goal_choices)
 
     # --- furniture: what the room and the task require, then random pieces
     pieces: list[ReceptacleKind] = []
@@ -436,19 +437,19 @@ def _attempt(
         spots = holders_of(target, exclude=goal_name) or holders_of(target)
         if not spots:
             return None
-        spot = spots[int(rng.integers(len(spots)))]
+        spot = rand_elem(rng, spots)
         placed.append((b.entity_id(target.name), target, spot))
     n_other = int(rng.integers(cfg.objects[0], cfg.objects[1] + 1))
     others = [o for o in objects_here if o is not target]
     for _ in range(n_other):
-        obj = others[int(rng.integers(len(others)))]
+        obj = rand_elem(rng, others)
         spots = holders_of(obj)
         if spots:
-            placed.append((b.entity_id(obj.name), obj, spots[int(rng.integers(len(spots)))]))
+            placed.append((b.entity_id(obj.name), obj, rand_elem(rng, spots)))
     lamp_id = ""
     if lamp:
         hosts = [rec for rec in recs if rec[1].name in _LAMP_HOSTS]
-        host = hosts[int(rng.integers(len(hosts)))]
+        host = rand_elem(rng, hosts)
         lamp_id = b.entity_id(lamp)
 
     # --- facts, in the layout of ALFWorld's files
@@ -490,7 +491,7 @@ def _attempt(
         init.append(("objectAtLocation", lamp_id, host[2]))
 
     goal_text = _goal(task_type, target.name, _rtype(goal_kind) if goal_kind else "", lamp)
-    template = _TEMPLATES[task_type][int(rng.integers(2))]
+    template = rand_elem(rng, _TEMPLATES[task_type])  # two templates per task type
     recep_word = (goal_kind.basin or goal_kind.name).lower() if goal_kind else ""
     task = template.format(obj=target.name.lower(), recep=recep_word, toggle=lamp.lower())
     lower_objects = tuple((n.lower(), t) for n, t in objects)

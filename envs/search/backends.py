@@ -25,6 +25,7 @@ from typing import Any, Protocol, runtime_checkable
 from toolgym.envs.search.corpus import Corpus, Page
 from toolgym.envs.search.index import BM25Index, load_or_build
 from toolgym.error import ConfigError, ToolgymError
+from toolgym.records import iter_jsonl
 
 __all__ = [
     "BackendError",
@@ -235,19 +236,15 @@ class ReplayBackend:
                 "Record a run first (record_to=PATH) or fix the path."
             )
         self._answers: dict[str, list[dict[str, Any]]] = {}
-        with open(self.path, encoding="utf-8") as fh:
-            for n, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    rec = json.loads(line)
-                    key = _key(rec["op"], rec["args"])
-                except (ValueError, KeyError, TypeError) as exc:
-                    raise ConfigError(
-                        f"ReplayBackend: expected JSON lines with 'op' and 'args' in {self.path}, got line {n}: "
-                        f"{line[:80]!r} ({exc})."
-                    ) from None
-                self._answers.setdefault(key, []).append(rec)
+        for n, rec in iter_jsonl(self.path):
+            try:
+                key = _key(rec["op"], rec["args"])
+            except (KeyError, TypeError) as exc:
+                raise ConfigError(
+                    f"ReplayBackend: expected JSON lines with 'op' and 'args' in {self.path}, got line {n}: "
+                    f"{str(rec)[:80]!r} ({exc!r})."
+                ) from None
+            self._answers.setdefault(key, []).append(rec)
         self._cursor: dict[str, int] = {}
 
     def _next(self, op: str, args: list[Any]) -> dict[str, Any]:
@@ -280,7 +277,8 @@ class ReplayBackend:
     def search(self, query: str, k: int = 5) -> list[SearchHit]:
         """The recorded answer."""
         rows = self._next("search", [query, k])["result"]
-        return [SearchHit(_page_from_json(r["page"]), float(r["score"])) for r in rows]
+        pages = [(_page_from_json(r["page"]), float(r["score"])) for r in rows]
+        return [SearchHit(page, score) for page, score in pages if page is not None]  # a hit always has a page
 
     def random_page(self, u: float) -> Page | None:
         """The recorded answer."""

@@ -6,18 +6,18 @@ the file it came from, or of its pages), and keys the on-disk search index (:mod
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from toolgym.data import sha256_of
 from toolgym.envs.search.text import normalize_title
 from toolgym.error import ConfigError
+from toolgym.records import iter_jsonl
 
-__all__ = ["Corpus", "Page", "read_jsonl"]
+__all__ = ["Corpus", "Page"]
 
 
 @dataclass(frozen=True)
@@ -33,15 +33,6 @@ class Page:
     title: str
     text: str
     disambiguation: bool = False
-
-
-def read_jsonl(path: str | Path) -> Iterator[dict]:
-    """Yield the JSON objects of a ``.jsonl`` or ``.jsonl.gz`` file, one per non-empty line."""
-    opener = gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                yield json.loads(line)
 
 
 def _paragraph_text(record: dict) -> str:
@@ -111,7 +102,7 @@ class Corpus:
         seen: set[str] = set()
         titles: list[str] = []
         texts: list[str] = []
-        for rec in read_jsonl(path):
+        for _, rec in iter_jsonl(path):
             title = str(rec["title"])
             if title in seen:
                 continue

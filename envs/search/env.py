@@ -30,6 +30,7 @@ from toolgym.envs.search.text import (
 from toolgym.envs.search.world import SPLITS, World, build_world
 from toolgym.error import ConfigError, UnknownTaskError
 from toolgym.parsing import AnyOf, BracketGrammar, JsonToolGrammar, ParsedAction
+from toolgym.rng import rand_elem
 
 __all__ = ["HotpotQAEnv", "HotpotQAFullwikiEnv", "MultiHopEnv", "SearchQAEnv", "hotpot_backend", "world_backend"]
 
@@ -274,7 +275,7 @@ class SearchQAEnv(TextEnv[str]):
     def _draw_task(self) -> QATask:
         if not self.tasks:
             raise ConfigError(f"{type(self).__name__}: expected at least one task, got none.")
-        return self.tasks[int(self.np_random.integers(len(self.tasks)))]
+        return rand_elem(self.np_random, self.tasks)
 
     @property
     def current_task(self) -> QATask:

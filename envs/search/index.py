@@ -21,8 +21,11 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
+
+from toolgym.error import require
 
 __all__ = [
     "CACHE_DIR_ENV",
@@ -44,11 +47,14 @@ _TOKEN = re.compile(r"(?u)\b\w\w+\b")
 _META = "toolgym-index.json"
 
 
+def _bm25s(submodule: str = "") -> ModuleType:
+    """``bm25s`` (or one of its submodules), or a clear error naming the ``search`` extra."""
+    return require("bm25s" + (f".{submodule}" if submodule else ""), "search", "The BM25 search index")
+
+
 @functools.lru_cache(maxsize=1)
 def _stopwords() -> frozenset[str]:
-    from bm25s.stopwords import STOPWORDS_EN  # bm25s is imported on first use only
-
-    return frozenset(STOPWORDS_EN)
+    return frozenset(_bm25s("stopwords").STOPWORDS_EN)  # bm25s is imported on first use only
 
 
 def tokenize(text: str) -> list[str]:
@@ -92,19 +98,15 @@ class BM25Index:
     @classmethod
     def build(cls, documents: Sequence[str]) -> BM25Index:
         """Tokenize and index ``documents``."""
-        import bm25s
-
-        retriever = bm25s.BM25(k1=_K1, b=_B)
+        retriever = _bm25s().BM25(k1=_K1, b=_B)
         retriever.index([tokenize(d) for d in documents], show_progress=False)
         return cls(retriever, len(documents))
 
     @classmethod
     def load(cls, folder: str | Path, *, mmap: bool = False) -> BM25Index:
         """Load an index saved with :meth:`save` (``mmap=True`` maps the arrays instead of reading them)."""
-        import bm25s
-
         meta = json.loads((Path(folder) / _META).read_text(encoding="utf-8"))
-        retriever = bm25s.BM25.load(str(folder), mmap=mmap, show_progress=False)
+        retriever = _bm25s().BM25.load(str(folder), mmap=mmap, show_progress=False)
         return cls(retriever, meta["n_docs"])
 
     def save(self, folder: str | Path, **meta: object) -> None:

@@ -31,8 +31,9 @@ import numpy as np
 
 from toolgym.core import DataStatus
 from toolgym.data import DATA_DIR_ENV, DataFile, fetch, is_available, sha256_of
-from toolgym.envs.search.corpus import Corpus, read_jsonl
+from toolgym.envs.search.corpus import Corpus
 from toolgym.error import ConfigError, DataNotFoundError
+from toolgym.records import iter_jsonl
 
 __all__ = [
     "BAMBOOGLE",
@@ -268,7 +269,7 @@ def hotpotqa_status(setting: str = "distractor") -> DataStatus:
 
 @functools.lru_cache(maxsize=4)
 def _load_subset(path: str, checksum: str) -> tuple[QATask, ...]:
-    return tuple(_row_to_task(r, int(r.get("dev_index", i))) for i, r in enumerate(read_jsonl(path)))
+    return tuple(_row_to_task(r, int(r.get("dev_index", i))) for i, r in enumerate(r for _, r in iter_jsonl(path)))
 
 
 @functools.lru_cache(maxsize=2)
@@ -303,7 +304,7 @@ def hotpotqa(setting: str = "distractor", *, download: bool | None = None) -> Ho
         if is_available(HOTPOT_CORPUS):
             cpath = str(fetch(HOTPOT_CORPUS))
             return HotpotData(setting, tasks, _load_corpus(cpath, sha256_of(cpath)), cpath, "subset")
-        rows = list(read_jsonl(path))  # no mini-Wikipedia beside it: the corpus is this file's contexts
+        rows = [r for _, r in iter_jsonl(path)]  # no mini-Wikipedia beside it: the corpus is this file's contexts
         ctx = [
             list(zip(r["context"]["title"], r["context"]["sentences"]))
             if isinstance(r["context"], dict)

@@ -213,7 +213,7 @@ class WikipediaBackend:
                 transport = endpoint_cls(self.api_url, transport)
             if self.cache_path is not None:
                 transport = caching_cls(ResponseCache(self.cache_path), transport)
-            self._wiki = wikipediaapi.Wikipedia(  # type: ignore[attr-defined]
+            self._wiki = wikipediaapi.Wikipedia(
                 user_agent=self.user_agent,
                 language=self.language,
                 timeout=self.timeout,
@@ -227,7 +227,7 @@ class WikipediaBackend:
         wikipediaapi = require("wikipediaapi", "wiki", "The wikipedia search backend")
         try:
             return fn()
-        except wikipediaapi.WikipediaException as exc:  # type: ignore[attr-defined]
+        except wikipediaapi.WikipediaException as exc:
             raise BackendError(f"Wikipedia {what} failed: {type(exc).__name__}: {exc}") from exc
         except (OSError, ValueError) as exc:
             raise BackendError(f"Wikipedia {what} failed: {type(exc).__name__}: {exc}") from exc

@@ -41,6 +41,7 @@ import numpy as np
 from toolgym.envs.search.corpus import Corpus
 from toolgym.envs.search.tasks import QATask
 from toolgym.error import ConfigError, UnknownTaskError
+from toolgym.rng import rand_elem
 
 __all__ = ["SPLITS", "Entity", "World", "build_world"]
 
@@ -149,9 +150,9 @@ class _Namer:
 
     def _syllable(self, first: bool) -> str:
         r = self.rng
-        onset = _ONSETS[int(r.integers(len(_ONSETS)))]
-        nucleus = _NUCLEI[int(r.integers(len(_NUCLEI)))]
-        coda = _CODAS[int(r.integers(len(_CODAS)))] if not first or r.random() < 0.5 else ""
+        onset = rand_elem(r, _ONSETS)
+        nucleus = rand_elem(r, _NUCLEI)
+        coda = rand_elem(r, _CODAS) if not first or r.random() < 0.5 else ""
         return onset + nucleus + coda
 
     def raw(self, syllables: tuple[int, int] = (2, 3)) -> str:
@@ -174,7 +175,7 @@ class _Namer:
     def given(self) -> str:
         """A given name (given names are not entities and may recur across splits)."""
         w = self.raw((1, 2))
-        return w + _GIVEN_END[int(self.rng.integers(len(_GIVEN_END)))]
+        return w + rand_elem(self.rng, _GIVEN_END)
 
 
 _COUNTRY_SUFFIX = {"ia": "ian", "ora": "oran", "and": "ish", "esh": "i", "ar": "ese", "ania": "anian", "en": "ian"}
@@ -273,7 +274,7 @@ class World:
         }
 
         def pick(seq: Sequence[Any]) -> Any:
-            return seq[int(rng.integers(len(seq)))]
+            return rand_elem(rng, seq)
 
         def unique(title: str) -> str | None:
             return None if title in self.entities else title
@@ -538,19 +539,19 @@ class World:
         return (title, e.sentences[e.facts[key]])
 
     def _bridge(self, rng: np.random.Generator, n: int) -> QATask | None:
-        hops = int(self.hops[int(rng.integers(len(self.hops)))])
+        hops = int(rand_elem(rng, self.hops))
         name_final = rng.random() < 0.35
         n_rel = hops if name_final else hops - 1
         kinds = [k for k in KINDS if self.by_kind[k]]
-        start_kind = kinds[int(rng.integers(len(kinds)))]
-        start = self.by_kind[start_kind][int(rng.integers(len(self.by_kind[start_kind])))]
+        start_kind = rand_elem(rng, kinds)
+        start = rand_elem(rng, self.by_kind[start_kind])
         path, rels = [start], []
         for _ in range(n_rel):
             e = self.entities[path[-1]]
             options = [rel for (k, rel) in RELATIONS if k == e.kind]
             if not options:
                 return None
-            rel = options[int(rng.integers(len(options)))]
+            rel = rand_elem(rng, options)
             nxt = e.rels[rel]
             if nxt in path:
                 return None
@@ -566,7 +567,7 @@ class World:
             answer = last.title
             titles = path[:-1]
         else:
-            attr, template = ATTRIBUTES[last.kind][int(rng.integers(len(ATTRIBUTES[last.kind])))]
+            attr, template = rand_elem(rng, ATTRIBUTES[last.kind])
             question = template.format(x=phrase)
             value = last.attrs[attr]
             answer = _fmt_int(value) if attr == "population" else str(value)
@@ -594,11 +595,11 @@ class World:
             ("film", "director", "Were the films {a} and {b} directed by the same person?"),
             ("city", "country", "Are {a} and {b} located in the same country?"),
         ]
-        kind, key, template = styles[int(rng.integers(len(styles)))]
+        kind, key, template = rand_elem(rng, styles)
         pool = self.by_kind[kind]
         if len(pool) < 2:
             return None
-        a = pool[int(rng.integers(len(pool)))]
+        a = rand_elem(rng, pool)
         ea = self.entities[a]
         same = key in ("birthplace", "director", "country")
         if same and rng.random() < 0.5:  # a "yes" question: a partner with the same value
@@ -609,7 +610,7 @@ class World:
             partners = [p for p in pool if p != a]
         if not partners:
             return None
-        b = partners[int(rng.integers(len(partners)))]
+        b = rand_elem(rng, partners)
         eb = self.entities[b]
         if same:
             answer = "yes" if ea.rels[key] == eb.rels[key] else "no"

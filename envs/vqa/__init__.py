@@ -13,3 +13,10 @@ Modules: :mod:`~toolgym.envs.vqa.scene` (generator and renderer), :mod:`~toolgym
 The scripted policies (``make_policy("vqa-tools")``, ``"vqa-program"``) and their accuracy are in
 :mod:`toolgym.agents.vqa`.
 """
+
+from toolgym.error import require
+
+# Pillow draws and reads the images, scipy does the computer vision: without them, importing any VQA module
+# fails here with a message naming the extra to install (rather than deep inside a submodule).
+require("PIL", "vqa", "The VQA family (images)")
+require("scipy", "vqa", "The VQA family (vision tools)")

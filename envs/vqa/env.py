@@ -483,7 +483,7 @@ class ShapesVQAEnv(VQAEnv):
             raise ConfigError(
                 f"difficulty: expected one of {sorted(DIFFICULTIES)} or a SceneConfig, got {difficulty!r}."
             )
-        overrides = {
+        overrides: dict[str, Any] = {
             k: v
             for k, v in {
                 "num_objects": tuple(num_objects) if num_objects is not None else None,

@@ -37,6 +37,7 @@ from toolgym.envs.vqa.questions import RELATION_MARGIN, Filter, matches
 from toolgym.envs.vqa.scene import SceneConfig, generate_scene, render_scene, visible_box, visible_labels
 from toolgym.envs.vqa.tools import Box, VisualTools, format_box
 from toolgym.envs.vqa.vocab import COLORS, SHAPES, SIZES
+from toolgym.rng import rand_elem
 
 __all__ = [
     "Tally",
@@ -130,8 +131,8 @@ def shapes_tool_accuracy(
         for _ in range(count_queries):
             flt = Filter(
                 size=SIZES[int(rng.integers(2))] if rng.random() < 0.3 else None,
-                color=list(cfg.colors)[int(rng.integers(len(cfg.colors)))] if rng.random() < 0.7 else None,
-                shape=SHAPES[int(rng.integers(len(SHAPES)))] if rng.random() < 0.6 else None,
+                color=rand_elem(rng, list(cfg.colors)) if rng.random() < 0.7 else None,
+                shape=rand_elem(rng, SHAPES) if rng.random() < 0.6 else None,
             )
             want = sum(matches(o, flt) for o in scene.objects)
             out["count"].add(tools.count(flt.phrase()).value == want)

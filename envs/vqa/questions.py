@@ -36,6 +36,7 @@ import numpy as np
 
 from toolgym.envs.vqa.scene import Scene, SceneObject
 from toolgym.envs.vqa.vocab import SHAPES, SIZES, plural
+from toolgym.rng import rand_elem
 
 __all__ = [
     "KINDS",
@@ -199,20 +200,20 @@ def _reference(scene: Scene, obj: SceneObject, exclude: str = "") -> Filter | No
 def _random_filter(scene: Scene, rng: np.random.Generator) -> Filter:
     """A description that fits some object half of the time, and a random combination otherwise."""
     if scene.objects and rng.random() < 0.5:
-        obj = scene.objects[int(rng.integers(len(scene.objects)))]
+        obj = rand_elem(rng, scene.objects)
         choices = _ref_filters(obj)
-        return choices[int(rng.integers(len(choices)))]
+        return rand_elem(rng, choices)
     colors = sorted({o.color for o in scene.objects} | {"red", "green", "blue", "yellow", "gray"})
     flt = Filter(
-        size=SIZES[int(rng.integers(2))] if rng.random() < 0.3 else None,
-        color=colors[int(rng.integers(len(colors)))] if rng.random() < 0.7 else None,
-        shape=SHAPES[int(rng.integers(len(SHAPES)))] if rng.random() < 0.7 else None,
+        size=rand_elem(rng, SIZES) if rng.random() < 0.3 else None,
+        color=rand_elem(rng, colors) if rng.random() < 0.7 else None,
+        shape=rand_elem(rng, SHAPES) if rng.random() < 0.7 else None,
     )
-    return flt if (flt.color or flt.shape) else Filter(shape=SHAPES[int(rng.integers(len(SHAPES)))])
+    return flt if (flt.color or flt.shape) else Filter(shape=rand_elem(rng, SHAPES))
 
 
 def _pick(rng: np.random.Generator, options: Sequence[str]) -> str:
-    return options[int(rng.integers(len(options)))]
+    return rand_elem(rng, options)
 
 
 def _exist(scene: Scene, rng: np.random.Generator) -> Question:
@@ -250,7 +251,7 @@ def _attribute(scene: Scene, rng: np.random.Generator) -> Question | None:
     if not by_attr:
         return None
     attr = _pick(rng, sorted(by_attr))
-    ref = by_attr[attr][int(rng.integers(len(by_attr[attr])))]
+    ref = rand_elem(rng, by_attr[attr])
     the = "the " + ref.phrase()
     text = {
         "color": _pick(rng, (f"What color is {the}?", f"What is the color of {the}?")),
@@ -277,7 +278,7 @@ def _relation(scene: Scene, rng: np.random.Generator) -> Question | None:
             options.append((ra, rb, "vertical"))
     if not options:
         return None
-    ra, rb, axis = options[int(rng.integers(len(options)))]
+    ra, rb, axis = rand_elem(rng, options)
     ta, tb = "the " + ra.phrase(), "the " + rb.phrase()
     if rng.random() < 0.5:
         relation = _pick(rng, ("left", "right") if axis == "horizontal" else ("above", "below"))
@@ -308,7 +309,7 @@ def _compare(scene: Scene, rng: np.random.Generator) -> Question | None:
     pairs = _referable_pairs(scene)
     if not pairs:
         return None
-    a, ra, b, rb = pairs[int(rng.integers(len(pairs)))]
+    a, ra, b, rb = rand_elem(rng, pairs)
     # Size comparisons are asked only between size classes, or for "same size" within one class.
     ta, tb = "the " + ra.phrase(), "the " + rb.phrase()
     if a.size != b.size:

@@ -27,6 +27,7 @@ from scipy import ndimage
 
 from toolgym.envs.vqa.vocab import COLORS, SHAPES, SIZES
 from toolgym.error import ConfigError
+from toolgym.rng import rand_elem
 
 __all__ = [
     "DIFFICULTIES",
@@ -265,9 +266,9 @@ def generate_scene(config: SceneConfig, seed: int) -> Scene:
     masks: list[np.ndarray] = []  # each placed object's own pixels
     owner = np.full((size, size), -1, dtype=np.int16)  # which object is visible at each pixel
     for _ in range(n):
-        shape = str(config.shapes[int(rng.integers(len(config.shapes)))])
-        color = str(config.colors[int(rng.integers(len(config.colors)))])
-        size_class = SIZES[int(rng.integers(2))]
+        shape = str(rand_elem(rng, config.shapes))
+        color = str(rand_elem(rng, config.colors))
+        size_class = rand_elem(rng, SIZES)
         lo, hi = config.small if size_class == "small" else config.large
         side = float(rng.uniform(lo, hi)) * size
         if shape == "circle":

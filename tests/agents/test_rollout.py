@@ -111,7 +111,7 @@ class FailingPolicy(BasePolicy):
         self.bad_tasks = set(bad_tasks)
 
     def act(self, observation, info, *, slot=0):
-        env = self.episode(slot)["env"]
+        env = self.episode(slot).env
         if env.unwrapped.task_id in self.bad_tasks:
             raise LLMError("server unreachable: connection refused")
         return env.unwrapped.expert_action()
@@ -169,9 +169,9 @@ class RetryOnce(BasePolicy):
     name = "retry-once"
 
     def act(self, observation, info, *, slot=0):
-        if self.episode(slot)["first_info"]["trial"] == 0:
+        if self.episode(slot).first_info["trial"] == 0:
             return "finish[-1]"
-        return self.episode(slot)["env"].unwrapped.expert_action()
+        return self.episode(slot).env.unwrapped.expert_action()
 
     def end_episodes(self, trajectories, infos, slots):
         return [not t.success for t in trajectories]
