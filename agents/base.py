@@ -348,6 +348,9 @@ class Policy(Protocol):
         ...
 
 
+_TYPED_SLOT_FIELDS = frozenset({"env", "first_observation", "first_info"})
+
+
 @dataclass(eq=False)
 class SlotState(MutableMapping[str, Any]):
     """The state of the episode in one slot of a :class:`BasePolicy` (``policy.episode(slot)``).
@@ -368,6 +371,8 @@ class SlotState(MutableMapping[str, Any]):
     _values: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def __getitem__(self, key: str) -> Any:
+        if key in _TYPED_SLOT_FIELDS and key not in self._values:
+            raise KeyError(f"SlotState: {key!r} is an attribute, not a key: read state.{key}")
         return self._values[key]
 
     def __setitem__(self, key: str, value: Any) -> None:

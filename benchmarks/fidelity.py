@@ -118,7 +118,7 @@ def _replay_one(env: gym.Env, traj: Mapping[str, Any], report: ReplayReport) -> 
     if episode.result.error:
         raise ToolgymError(f"replay_trajectories: the replay of {path!r} failed: {episode.result.error}")
     first = policy.episode(0)
-    pairs = [(-1, "", str(first["first_observation"]), str(traj["initial_observation"]))]
+    pairs = [(-1, "", str(first.first_observation), str(traj["initial_observation"]))]
     steps = episode.trajectory.steps
     pairs += [(i, s.action, s.observation, str(r["observation"])) for i, (s, r) in enumerate(zip(steps, recorded))]
     report.games += 1
@@ -129,7 +129,7 @@ def _replay_one(env: gym.Env, traj: Mapping[str, Any], report: ReplayReport) -> 
             report.identical_after_whitespace += 1
         else:
             report.mismatches.append((path, i, action, native, official))
-    report.admissible_agree += list(first["first_info"].get("admissible_actions", ())) == list(
+    report.admissible_agree += list(first.first_info.get("admissible_actions", ())) == list(
         traj["initial_admissible_commands"]
     )
     won = any(bool(s.info.get("success", False)) for s in steps)

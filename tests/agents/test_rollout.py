@@ -205,7 +205,7 @@ class LookUntilOutOfTrials(BasePolicy):
         return "look"
 
     def end_episodes(self, trajectories, infos, slots):
-        trials = [self.episode(s)["first_info"]["trial"] for s in slots]
+        trials = [self.episode(s).first_info["trial"] for s in slots]
         return [not t.success and n + 1 < self.max_trials for t, n in zip(trajectories, trials)]
 
 
@@ -302,3 +302,13 @@ def test_agent_action_pickles():
     a = AgentAction("finish[1]", thought="t", usage={"prompt_tokens": 3})
     b = pickle.loads(pickle.dumps(a))
     assert b == "finish[1]" and b.thought == "t" and b.usage == {"prompt_tokens": 3}
+
+
+def test_slot_state_names_its_typed_fields_as_attributes():
+    from toolgym.agents.base import SlotState
+
+    state = SlotState(first_info={"trial": 1})
+    state["history"] = []
+    assert state.first_info["trial"] == 1 and dict(state) == {"history": []}
+    with pytest.raises(KeyError, match=r"read state.first_info"):
+        state["first_info"]
