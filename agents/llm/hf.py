@@ -8,7 +8,8 @@ batch) and the completions are cut before them. Chat prompts go through the toke
 it has one (else a plain ``System:/User:/Assistant:`` rendering).
 
 With the prefix cache (on by default where the model allows it), the key/values of earlier prompts are
-kept, each prompt computes only what no stored prefix covers, and the batch decodes together
+kept, each prompt computes only what no stored prefix covers (all prompts of a batch together, unless
+``batched_prefill=False``), and the batch decodes together
 (:mod:`toolgym.agents.llm.prefix_cache`, :mod:`toolgym.agents.llm.prefix_generate`); the completions are
 the same as without it. Otherwise transformers' ``generate`` runs over a left-padded batch.
 """
@@ -60,6 +61,10 @@ class HFLLM:
         prefill_min_chunk: With the prefix cache, prompts are computed in chunks cut at the first line end after
             ``prefill_min_chunk`` tokens (or at ``prefill_chunk``); a stored prefix is reused up to such a cut.
             Smaller chunks recompute less of the previous prompt, larger ones make fewer forward calls.
+        batched_prefill: With the prefix cache, compute the new tokens of all prompts of a batch together, in
+            one forward call per ``prefill_chunk`` columns (``True``, the default: far fewer calls, which is what
+            a GPU needs), or each prompt on its own in canonical chunks (``False``: the completions are then bit for
+            bit the same with the cache as without it; batched, they agree within floating-point tolerance).
         cache: Without the prefix cache, the key/value cache of transformers' ``generate``: ``"static"``
             (preallocated: no copy of the whole cache at each new token, much faster for batches),
             ``"dynamic"`` (transformers' default), or ``"auto"`` (static, falling back to dynamic for models
@@ -92,6 +97,7 @@ class HFLLM:
         prefix_cache_bytes: int = 1 << 30,
         prefill_chunk: int = 256,
         prefill_min_chunk: int = 32,
+        batched_prefill: bool = True,
         cache: str = "auto",
         trust_remote_code: bool = False,
         name: str | None = None,
@@ -110,6 +116,8 @@ class HFLLM:
                 f"HFLLM.prefill_chunk: expected an int >= prefill_min_chunk ({prefill_min_chunk}), "
                 f"got {prefill_chunk!r}."
             )
+        if not isinstance(batched_prefill, bool):
+            raise ConfigError(f"HFLLM.batched_prefill: expected True or False, got {batched_prefill!r}.")
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ConfigError(f"HFLLM.batch_size: expected a positive int, got {batch_size!r}.")
         if isinstance(model, str) and not model.strip():
@@ -129,6 +137,7 @@ class HFLLM:
         self.prefix_cache = PrefixCache(prefix_cache_entries, prefix_cache_bytes)
         self.prefill_chunk = prefill_chunk
         self.prefill_min_chunk = prefill_min_chunk
+        self.batched_prefill = batched_prefill
         self._decoder: Any = None
         self.trust_remote_code = trust_remote_code
         label = model if isinstance(model, str) else type(model).__name__
@@ -238,6 +247,7 @@ class HFLLM:
             min_chunk=self.prefill_min_chunk,
             max_chunk=self.prefill_chunk,
             cache_keyword=keyword,
+            batched_prefill=self.batched_prefill,
         )
 
     @property
