@@ -17,6 +17,7 @@ the same as without it. Otherwise transformers' ``generate`` runs over a left-pa
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -165,6 +166,8 @@ class HFLLM:
         return self
 
     def _load(self) -> None:
+        if self._model_spec is None:
+            raise LLMError(f"{self.name}: released (its model was given as an object); build a new backend.")
         torch = require("torch", "llm", "The hf backend")
         transformers = require("transformers", "llm", "The hf backend")
         kwargs: dict[str, Any] = {"trust_remote_code": self.trust_remote_code}
@@ -254,6 +257,37 @@ class HFLLM:
     def uses_prefix_cache(self) -> bool:
         """Whether generation reuses prefixes (known once loaded)."""
         return self._decoder is not None
+
+    # ------------------------------------------------------------------------------------------- memory
+    def release(self) -> None:
+        """Free the model, the prefix store's key/values and the decoder (and the GPU memory they held).
+
+        A model given by hub id or folder is loaded again by the next :meth:`generate`; a model given as an object
+        is dropped (this backend then holds no reference to it) and the next :meth:`generate` raises
+        :class:`~toolgym.agents.base.LLMError`. The tokenizer is dropped too when it was loaded here. Safe to call
+        twice; ``with HFLLM(...) as llm:`` calls it on leaving the block.
+        """
+        with self._gen_lock, self._lock:
+            self.prefix_cache.clear()
+            self._decoder = None
+            self.model = None
+            if not isinstance(self._model_spec, str):
+                self._model_spec = None
+            if self._tokenizer_spec is None or isinstance(self._tokenizer_spec, str):
+                self.tokenizer = None
+            self._prepared = False
+        import gc
+
+        gc.collect()
+        torch = sys.modules.get("torch")
+        if torch is not None and torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+    def __enter__(self) -> HFLLM:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
 
     def _torch_dtype(self, torch: Any) -> Any:
         if self.dtype == "auto":

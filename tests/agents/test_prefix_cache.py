@@ -226,6 +226,48 @@ def test_changed_weights_clear_the_store(tiny_parts, batched):
     assert llm.prefix_cache.stats.hits == hits + (0 if batched else 1)
 
 
+# ---------------------------------------------------------------------------------------------- memory
+def _tensor_bytes():
+    import gc
+
+    gc.collect()
+    seen, total = set(), 0
+    for obj in gc.get_objects():
+        if issubclass(type(obj), torch.Tensor) and not obj.is_meta:  # (type(): no lazy module proxies)
+            storage = obj.untyped_storage()
+            if storage.data_ptr() not in seen:
+                seen.add(storage.data_ptr())
+                total += storage.nbytes()
+    return total
+
+
+def test_release_frees_the_model_and_the_store(tiny_parts):
+    import gc
+    import weakref
+
+    from toolgym.agents.base import LLMError
+    from toolgym.agents.llm.hf import HFLLM
+    from toolgym.agents.llm.tiny import build_tiny_model
+
+    tok = tiny_parts[0]
+    baseline = _tensor_bytes()
+    model = build_tiny_model(tok, seed=3)
+    ref = weakref.ref(model)
+    with HFLLM(model, tokenizer=tok, prefix_cache_bytes=2_000_000) as llm:
+        del model
+        react_rounds(llm, QUESTIONS, SamplingParams(max_tokens=8), rounds=2)
+        store = llm.prefix_cache
+        assert len(store) > 0 and 0 < store.nbytes <= 2_000_000
+        assert _tensor_bytes() > baseline + store.nbytes
+    gc.collect()
+    assert ref() is None  # nothing holds the model any more
+    assert len(store) == 0 and store.nbytes == 0 and not llm.loaded and llm._decoder is None
+    assert _tensor_bytes() <= baseline  # every tensor made since the baseline is gone
+    with pytest.raises(LLMError, match="released"):
+        llm.generate(["Hi"])
+    llm.release()  # twice is harmless
+
+
 # ---------------------------------------------------------------------------------------------- sampling
 def test_sampled_decoding_is_seeded_and_the_same_with_the_cache(tiny_parts):
     params = SamplingParams(max_tokens=12, temperature=0.9, top_p=0.95, seed=7)
