@@ -66,6 +66,12 @@ class HFLLM:
             one forward call per ``prefill_chunk`` columns (``True``, the default: far fewer calls, which is what
             a GPU needs), or each prompt on its own in canonical chunks (``False``: the completions are then bit for
             bit the same with the cache as without it; batched, they agree within floating-point tolerance).
+        engine: ``"auto"`` (the prefix-cache decoder, or transformers' ``generate`` per ``prefix_cache``) or
+            ``"paged"``: transformers' paged continuous batching (:mod:`toolgym.agents.llm.paged`, which lists what
+            differs: stop strings end a streamed request, one sampling seed per call rather than per prompt). All
+            prompts of a call then go to it at once (``batch_size`` does not split them).
+        paged_options: With ``engine="paged"``, ``transformers.ContinuousBatchingConfig`` fields (``num_blocks``,
+            ``max_batch_tokens``, ``page_size``, ...); a CPU gets small defaults.
         cache: Without the prefix cache, the key/value cache of transformers' ``generate``: ``"static"``
             (preallocated: no copy of the whole cache at each new token, much faster for batches),
             ``"dynamic"`` (transformers' default), or ``"auto"`` (static, falling back to dynamic for models
@@ -99,6 +105,8 @@ class HFLLM:
         prefill_chunk: int = 256,
         prefill_min_chunk: int = 32,
         batched_prefill: bool = True,
+        engine: str = "auto",
+        paged_options: dict[str, Any] | None = None,
         cache: str = "auto",
         trust_remote_code: bool = False,
         name: str | None = None,
@@ -117,6 +125,8 @@ class HFLLM:
                 f"HFLLM.prefill_chunk: expected an int >= prefill_min_chunk ({prefill_min_chunk}), "
                 f"got {prefill_chunk!r}."
             )
+        if engine not in ("auto", "paged"):
+            raise ConfigError(f"HFLLM.engine: expected 'auto' or 'paged', got {engine!r}.")
         if not isinstance(batched_prefill, bool):
             raise ConfigError(f"HFLLM.batched_prefill: expected True or False, got {batched_prefill!r}.")
         if not isinstance(batch_size, int) or batch_size < 1:
@@ -139,6 +149,9 @@ class HFLLM:
         self.prefill_chunk = prefill_chunk
         self.prefill_min_chunk = prefill_min_chunk
         self.batched_prefill = batched_prefill
+        self.engine = engine
+        self.paged_options = dict(paged_options or {})
+        self._paged: Any = None
         self._decoder: Any = None
         self.trust_remote_code = trust_remote_code
         label = model if isinstance(model, str) else type(model).__name__
@@ -224,7 +237,16 @@ class HFLLM:
             self.max_context = int(
                 getattr(cfg, "max_position_embeddings", None) or getattr(cfg, "n_positions", None) or 4096
             )
-        self._decoder = self._make_decoder()
+        if self.engine == "paged":
+            from toolgym.agents.llm.paged import PagedEngine, paged_unavailable_reason
+
+            reason = paged_unavailable_reason(self.model)
+            if reason is not None:
+                raise ConfigError(f"HFLLM.engine='paged': {self.name} cannot use paged continuous batching: {reason}.")
+            self._paged = PagedEngine(self.model, self.tokenizer, self.device, self.paged_options)
+            self._decoder = None
+        else:
+            self._decoder = self._make_decoder()
         self._prepared = True
 
     def _make_decoder(self) -> Any:
@@ -269,7 +291,9 @@ class HFLLM:
         """
         with self._gen_lock, self._lock:
             self.prefix_cache.clear()
-            self._decoder = None
+            if self._paged is not None:
+                self._paged.close()
+            self._decoder = self._paged = None
             self.model = None
             if not isinstance(self._model_spec, str):
                 self._model_spec = None
@@ -338,8 +362,9 @@ class HFLLM:
             seeds = call_seeds(params, len(texts))  # one per prompt, fixed before batching
             order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
             results: list[Completion | None] = [None] * len(texts)
-            for lo in range(0, len(order), self.batch_size):
-                chunk = order[lo : lo + self.batch_size]
+            size = len(order) if self._paged is not None else self.batch_size  # paged: the manager schedules
+            for lo in range(0, len(order), size):
+                chunk = order[lo : lo + size]
                 call = params if seeds is None else params.replace(seed=None, seeds=tuple(seeds[i] for i in chunk))
                 for i, c in zip(chunk, self._generate_batch([texts[i] for i in chunk], call)):
                     results[i] = c
@@ -361,7 +386,7 @@ class HFLLM:
         return out
 
     def _generate_batch(self, texts: list[str], params: SamplingParams) -> list[Completion]:
-        if self._decoder is not None:
+        if self._decoder is not None or self._paged is not None:
             return self._generate_cached(texts, params)
         return self._generate_plain(texts, params)
 
@@ -378,7 +403,7 @@ class HFLLM:
         )
 
     def _generate_cached(self, texts: list[str], params: SamplingParams) -> list[Completion]:
-        """Prefix reuse and batched decoding (:mod:`toolgym.agents.llm.prefix_generate`)."""
+        """Prefix reuse and batched decoding (:mod:`toolgym.agents.llm.prefix_generate`, or the paged engine)."""
         tok = self.tokenizer
         limit = max(1, int(self.max_context or 4096) - params.max_tokens)
         if self._bos:
@@ -398,8 +423,9 @@ class HFLLM:
                 text = tok.decode(new[-window:], skip_special_tokens=True)
                 return any(s in text for s in stops)
 
+        engine = self._paged if self._paged is not None else self._decoder
         with self._gen_lock, _inference_mode():
-            rows = self._decoder.generate(
+            rows = engine.generate(
                 prompts, params, eos_id=tok.eos_token_id, pad_id=tok.pad_token_id, is_stopped=is_stopped
             )
         specials = {t for t in (tok.eos_token_id, tok.pad_token_id) if t is not None}
