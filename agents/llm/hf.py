@@ -281,6 +281,13 @@ class HFLLM:
         return self._decoder is not None
 
     # ------------------------------------------------------------------------------------------- memory
+    def clear_cache(self) -> None:
+        """Drop every cached prefix: the prefix store's entries, and the paged engine's pages (its manager stops)."""
+        self.prefix_cache.clear()
+        if self._paged is not None:
+            with self._gen_lock:
+                self._paged.close()
+
     def release(self) -> None:
         """Free the model, the prefix store's key/values and the decoder (and the GPU memory they held).
 

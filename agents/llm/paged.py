@@ -30,7 +30,7 @@ from toolgym.agents.base import LLMError, SamplingParams
 __all__ = ["PagedEngine", "paged_unavailable_reason"]
 
 #: Continuous-batching settings used on a CPU unless given: transformers sizes the cache from free GPU memory.
-CPU_DEFAULTS: dict[str, Any] = {"num_blocks": 256, "max_batch_tokens": 1024, "page_size": 32, "use_cuda_graph": False}
+CPU_DEFAULTS: dict[str, Any] = {"num_blocks": 1024, "max_batch_tokens": 2048, "page_size": 32, "use_cuda_graph": False}
 
 
 def paged_unavailable_reason(model: Any) -> str | None:

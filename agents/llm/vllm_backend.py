@@ -170,6 +170,10 @@ class VLLMLLM:
                 f"{self.name}: cannot reach the engine's model to load weights (set VLLM_ENABLE_V1_MULTIPROCESSING=0 "
                 "to keep it in this process)."
             )
+        self.clear_cache()
+
+    def clear_cache(self) -> None:
+        """Drop the engine's cached prefixes."""
         reset = getattr(self.llm, "reset_prefix_cache", None)
         if callable(reset):
             reset()
