@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +35,8 @@ from transformers.generation.logits_process import LogitsProcessorList, Repetiti
 from toolgym.agents.base import SamplingParams
 from toolgym.agents.llm.prefix_cache import PrefixCache, chunk_cuts
 from toolgym.agents.llm.sampling import call_seeds, row_generators, sample_rows, sampling_warpers
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["CACHE_KEYWORDS", "Decoder", "line_breaks", "probe_cache_keyword", "unsupported_reason"]
 
@@ -383,8 +386,18 @@ class Decoder:
         lengths = [len(p) for p in ids]
         width = max(lengths)
         t0 = time.perf_counter()
+        batched = None
         if self.batched_prefill:
-            rows, layers = self.prefill_batched(ids, width + max_new - 1)
+            batched = self.prefill_batched(ids, width + max_new - 1)
+            if batched is None:  # non-finite numbers: this model/attention cannot take padded query rows
+                logger.warning(
+                    "batched prefill gave non-finite logits (padded query rows with this attention implementation); "
+                    "prefilling one prompt at a time from now on"
+                )
+                self.batched_prefill = False
+                self.store.clear()  # (its entries end at no canonical cut but their last token)
+        if batched is not None:
+            rows, layers = batched
             cache = Cache(layers=layers)
             mask = torch.zeros((len(ids), width + max_new), dtype=torch.bool, device=self.device)
             for i, n in enumerate(lengths):
@@ -450,7 +463,7 @@ class Decoder:
                 history = history[index] if history is not None else None
                 live = [live[b] for b in keep]
             seen = cache.get_seq_length()
-            if self._mask_4d and mask.shape[0] > 1:
+            if self._mask_4d and len(rows) > 1:
                 step_mask = mask[:, None, None, : seen + 1]
             else:  # (one row: all ones, which transformers drops)
                 step_mask = mask[:, : seen + 1]
@@ -466,7 +479,7 @@ class Decoder:
         self.store.stats.decode_s += time.perf_counter() - t1
         return [(r.generated, r.finish or "length") for r in rows]
 
-    def prefill_batched(self, ids: Sequence[np.ndarray], capacity: int) -> tuple[list[_Row], list[BufferLayer]]:
+    def prefill_batched(self, ids: Sequence[np.ndarray], capacity: int) -> tuple[list[_Row], list[BufferLayer]] | None:
         """Prefill every prompt together: one forward call per column window for the whole batch.
 
         The prompts are laid right-aligned at ``width`` (their longest length), left-padded, in one
@@ -486,7 +499,9 @@ class Decoder:
             capacity: The positions of the buffers (at least the longest prompt; decoding writes after it).
 
         Returns:
-            The rows (logits of each prompt's last token) and the cache layers, filled up to ``width``.
+            The rows (logits of each prompt's last token) and the cache layers, filled up to ``width``; ``None``
+            (nothing stored) when the logits are not finite: an attention implementation that gives NaN for a
+            query row whose keys are all masked (the padding) spoils the other rows through it.
         """
         store = self.store
         lengths = [len(p) for p in ids]
@@ -542,6 +557,9 @@ class Decoder:
                 **{self.cache_keyword: cache},
                 **self._forward_kwargs,
             )
+        logits = out.logits[:, -1].float()
+        if not bool(torch.isfinite(logits).all()):
+            return None
         layers = list(cache.layers)
         # the padding is masked, but must hold finite numbers (0 x NaN is NaN in the attention's weighted sum)
         pad_mask = ~mask[:, None, :, None]
@@ -555,7 +573,6 @@ class Decoder:
                     for la in layers
                 ]
                 store.put(p, kv, (0, len(p)))
-        logits = out.logits[:, -1].float()
         return [_Row([], n, logits[i]) for i, n in enumerate(lengths)], layers
 
     def prompt_logits(self, prompts: Sequence[Sequence[int]]) -> Any:
@@ -565,8 +582,9 @@ class Decoder:
         """
         ids = [np.asarray(p, dtype=np.int64) for p in prompts]
         with torch.inference_mode():
-            if self.batched_prefill:
-                rows, _ = self.prefill_batched(ids, max(len(p) for p in ids))
+            batched = self.prefill_batched(ids, max(len(p) for p in ids)) if self.batched_prefill else None
+            if batched is not None:
+                rows = batched[0]
             else:
                 rows = [self.prefill(p, capacity=len(p)) for p in ids]
         return torch.stack([r.logits for r in rows])

@@ -155,6 +155,30 @@ def test_batched_prefill_matches_the_one_by_one_path(tiny_parts):
     assert torch.allclose(single._decoder.prompt_logits(ids), reference, atol=1e-4, rtol=1e-4)
 
 
+def test_batched_prefill_falls_back_when_padded_rows_give_nan(tiny_parts, caplog):
+    """An attention implementation giving NaN for all-padding query rows: warn, then prefill one by one."""
+    params = SamplingParams(max_tokens=10)
+    llm = make(tiny_parts).load()
+    model = llm._decoder.model
+
+    class NaNWhenPadded:  # as such a kernel would: padded prefill calls come out NaN
+        def __call__(self, **kwargs):
+            out = model(**kwargs)
+            mask = kwargs["attention_mask"]
+            if kwargs["input_ids"].shape[1] > 1 and mask.dim() == 2 and not bool(mask.all()):
+                out.logits = torch.full_like(out.logits, float("nan"))
+            return out
+
+        def parameters(self):
+            return model.parameters()
+
+    llm._decoder.model = NaNWhenPadded()
+    with caplog.at_level("WARNING"):
+        got = [c.text for c in llm.generate(QUESTIONS[:3], params)]
+    assert "non-finite" in caplog.text and not llm._decoder.batched_prefill
+    assert got == [c.text for c in make(tiny_parts, batched_prefill=False).generate(QUESTIONS[:3], params)]
+
+
 def test_batched_rows_match_single_prompts_with_the_cache(tiny_parts):
     llm = make(tiny_parts)
     params = SamplingParams(max_tokens=16, stop=("\n",))  # rows stop at different steps
