@@ -17,14 +17,13 @@ the same as without it. Otherwise transformers' ``generate`` runs over a left-pa
 from __future__ import annotations
 
 import logging
-import sys
 import threading
 import time
 from collections.abc import Sequence
 from typing import Any
 
 from toolgym.agents.base import Completion, LLMError, LLMStats, Prompt, SamplingParams
-from toolgym.agents.llm.common import cut_at_stop, message_text, messages_to_text, normalize_prompts
+from toolgym.agents.llm.common import Releasable, cut_at_stop, free_memory, normalize_prompts, render_with_template
 from toolgym.agents.llm.prefix_cache import PrefixCache
 from toolgym.error import ConfigError, require
 
@@ -35,7 +34,7 @@ logger = logging.getLogger(__name__)
 _DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 
-class HFLLM:
+class HFLLM(Releasable):
     """A transformers causal LM behind the :class:`~toolgym.agents.base.LLM` protocol.
 
     Args:
@@ -307,18 +306,7 @@ class HFLLM:
             if self._tokenizer_spec is None or isinstance(self._tokenizer_spec, str):
                 self.tokenizer = None
             self._prepared = False
-        import gc
-
-        gc.collect()
-        torch = sys.modules.get("torch")
-        if torch is not None and torch.cuda.is_available():
-            torch.cuda.empty_cache()
-
-    def __enter__(self) -> HFLLM:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
+        free_memory()
 
     def _torch_dtype(self, torch: Any) -> Any:
         if self.dtype == "auto":
@@ -346,10 +334,7 @@ class HFLLM:
             return prompt
         if not self._prepared:
             self.load()
-        flat = [{"role": m["role"], "content": message_text(m)} for m in prompt]
-        if self.chat_template != "plain" and getattr(self.tokenizer, "chat_template", None):
-            return self.tokenizer.apply_chat_template(flat, add_generation_prompt=True, tokenize=False)
-        return messages_to_text(flat)
+        return render_with_template(prompt, self.tokenizer, self.chat_template)
 
     # ------------------------------------------------------------------------------------------- generation
     def generate(self, prompts: Sequence[Prompt], params: SamplingParams | None = None) -> list[Completion]:

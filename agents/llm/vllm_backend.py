@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from toolgym.agents.base import Completion, LLMError, LLMStats, Prompt, SamplingParams
-from toolgym.agents.llm.common import message_text, messages_to_text, normalize_prompts
+from toolgym.agents.llm.common import Releasable, free_memory, normalize_prompts, render_with_template
 from toolgym.error import ConfigError, require
 
 __all__ = ["VLLMLLM", "vllm_sampling"]
@@ -55,7 +55,7 @@ def vllm_sampling(
     return out
 
 
-class VLLMLLM:
+class VLLMLLM(Releasable):
     """A vLLM engine in this process behind the :class:`~toolgym.agents.base.LLM` protocol.
 
     Args:
@@ -181,30 +181,14 @@ class VLLMLLM:
     def release(self) -> None:
         """Free the engine (weights and key/value pages); a later call builds it again."""
         self.llm = None
-        import gc
-        import sys
-
-        gc.collect()
-        torch = sys.modules.get("torch")
-        if torch is not None and torch.cuda.is_available():
-            torch.cuda.empty_cache()
-
-    def __enter__(self) -> VLLMLLM:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
+        free_memory()
 
     # ------------------------------------------------------------------------------------------- generation
     def render(self, prompt: Prompt) -> str:
         """The text the model sees for ``prompt`` (chat prompts through the tokenizer's chat template)."""
         if isinstance(prompt, str):
             return prompt
-        flat = [{"role": m["role"], "content": message_text(m)} for m in prompt]
-        tok = self.load().llm.get_tokenizer()
-        if self.chat_template != "plain" and getattr(tok, "chat_template", None):
-            return tok.apply_chat_template(flat, add_generation_prompt=True, tokenize=False)
-        return messages_to_text(flat)
+        return render_with_template(prompt, self.load().llm.get_tokenizer(), self.chat_template)
 
     def generate(self, prompts: Sequence[Prompt], params: SamplingParams | None = None) -> list[Completion]:
         """Complete every prompt in one engine call (see :class:`~toolgym.agents.base.LLM`)."""
