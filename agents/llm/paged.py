@@ -5,7 +5,8 @@ transformers' continuous-batching manager (``model.init_continuous_batching``, t
 requests in one varlen batch, and shares the pages of common prompt prefixes between requests (block sharing).
 :class:`PagedEngine` drives one manager per model: started on the first call and kept running between calls
 (its shared pages are the prefix cache), restarted when the sampling settings or the model's weights change,
-and stopped by :meth:`PagedEngine.close`.
+and stopped by :meth:`PagedEngine.close`. Its pages stay allocated while it runs: in a training loop, call
+``llm.clear_cache()`` (which stops it) before a training step that needs the memory.
 
 What differs from the default engine (:mod:`toolgym.agents.llm.prefix_generate`):
 
@@ -31,6 +32,9 @@ __all__ = ["PagedEngine", "paged_unavailable_reason"]
 
 #: Continuous-batching settings used on a CPU unless given: transformers sizes the cache from free GPU memory.
 CPU_DEFAULTS: dict[str, Any] = {"num_blocks": 1024, "max_batch_tokens": 2048, "page_size": 32, "use_cuda_graph": False}
+#: Used on a GPU unless given: the page pool takes 30% of the free memory (transformers' default, 80-90%, leaves
+#: nothing for a trainer sharing the GPU).
+GPU_DEFAULTS: dict[str, Any] = {"max_memory_percent": 0.3}
 
 
 def paged_unavailable_reason(model: Any) -> str | None:
@@ -73,8 +77,8 @@ class PagedEngine:
         self.model = model
         self.tokenizer = tokenizer
         self.options = dict(options or {})
-        if getattr(device, "type", str(device)) == "cpu":
-            self.options = {**CPU_DEFAULTS, **self.options}
+        cpu = getattr(device, "type", str(device)) == "cpu"
+        self.options = {**(CPU_DEFAULTS if cpu else GPU_DEFAULTS), **self.options}
         self.timeout_s = timeout_s
         self._manager: Any = None
         self._key: tuple[Any, ...] | None = None
