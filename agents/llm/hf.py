@@ -8,7 +8,8 @@ batch) and the completions are cut before them. Chat prompts go through the toke
 it has one (else a plain ``System:/User:/Assistant:`` rendering).
 
 With the prefix cache (on by default where the model allows it), the key/values of earlier prompts are
-kept, each prompt computes only what no stored prefix covers, and the batch decodes together
+kept, each prompt computes only what no stored prefix covers (all prompts of a batch together, unless
+``batched_prefill=False``), and the batch decodes together
 (:mod:`toolgym.agents.llm.prefix_cache`, :mod:`toolgym.agents.llm.prefix_generate`); the completions are
 the same as without it. Otherwise transformers' ``generate`` runs over a left-padded batch.
 """
@@ -22,7 +23,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from toolgym.agents.base import Completion, LLMError, LLMStats, Prompt, SamplingParams
-from toolgym.agents.llm.common import cut_at_stop, message_text, messages_to_text, normalize_prompts
+from toolgym.agents.llm.common import Releasable, cut_at_stop, free_memory, normalize_prompts, render_with_template
 from toolgym.agents.llm.prefix_cache import PrefixCache
 from toolgym.error import ConfigError, require
 
@@ -33,7 +34,7 @@ logger = logging.getLogger(__name__)
 _DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 
-class HFLLM:
+class HFLLM(Releasable):
     """A transformers causal LM behind the :class:`~toolgym.agents.base.LLM` protocol.
 
     Args:
@@ -60,6 +61,16 @@ class HFLLM:
         prefill_min_chunk: With the prefix cache, prompts are computed in chunks cut at the first line end after
             ``prefill_min_chunk`` tokens (or at ``prefill_chunk``); a stored prefix is reused up to such a cut.
             Smaller chunks recompute less of the previous prompt, larger ones make fewer forward calls.
+        batched_prefill: With the prefix cache, compute the new tokens of all prompts of a batch together, in
+            one forward call per ``prefill_chunk`` columns (``True``, the default: far fewer calls, which is what
+            a GPU needs), or each prompt on its own in canonical chunks (``False``: the completions are then bit for
+            bit the same with the cache as without it; batched, they agree within floating-point tolerance).
+        engine: ``"auto"`` (the prefix-cache decoder, or transformers' ``generate`` per ``prefix_cache``) or
+            ``"paged"``: transformers' paged continuous batching (:mod:`toolgym.agents.llm.paged`, which lists what
+            differs: stop strings end a streamed request, one sampling seed per call rather than per prompt). All
+            prompts of a call then go to it at once (``batch_size`` does not split them).
+        paged_options: With ``engine="paged"``, ``transformers.ContinuousBatchingConfig`` fields (``num_blocks``,
+            ``max_batch_tokens``, ``page_size``, ...); a CPU gets small defaults.
         cache: Without the prefix cache, the key/value cache of transformers' ``generate``: ``"static"``
             (preallocated: no copy of the whole cache at each new token, much faster for batches),
             ``"dynamic"`` (transformers' default), or ``"auto"`` (static, falling back to dynamic for models
@@ -92,6 +103,9 @@ class HFLLM:
         prefix_cache_bytes: int = 1 << 30,
         prefill_chunk: int = 256,
         prefill_min_chunk: int = 32,
+        batched_prefill: bool = True,
+        engine: str = "auto",
+        paged_options: dict[str, Any] | None = None,
         cache: str = "auto",
         trust_remote_code: bool = False,
         name: str | None = None,
@@ -110,6 +124,10 @@ class HFLLM:
                 f"HFLLM.prefill_chunk: expected an int >= prefill_min_chunk ({prefill_min_chunk}), "
                 f"got {prefill_chunk!r}."
             )
+        if engine not in ("auto", "paged"):
+            raise ConfigError(f"HFLLM.engine: expected 'auto' or 'paged', got {engine!r}.")
+        if not isinstance(batched_prefill, bool):
+            raise ConfigError(f"HFLLM.batched_prefill: expected True or False, got {batched_prefill!r}.")
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ConfigError(f"HFLLM.batch_size: expected a positive int, got {batch_size!r}.")
         if isinstance(model, str) and not model.strip():
@@ -129,6 +147,10 @@ class HFLLM:
         self.prefix_cache = PrefixCache(prefix_cache_entries, prefix_cache_bytes)
         self.prefill_chunk = prefill_chunk
         self.prefill_min_chunk = prefill_min_chunk
+        self.batched_prefill = batched_prefill
+        self.engine = engine
+        self.paged_options = dict(paged_options or {})
+        self._paged: Any = None
         self._decoder: Any = None
         self.trust_remote_code = trust_remote_code
         label = model if isinstance(model, str) else type(model).__name__
@@ -156,6 +178,8 @@ class HFLLM:
         return self
 
     def _load(self) -> None:
+        if self._model_spec is None:
+            raise LLMError(f"{self.name}: released (its model was given as an object); build a new backend.")
         torch = require("torch", "llm", "The hf backend")
         transformers = require("transformers", "llm", "The hf backend")
         kwargs: dict[str, Any] = {"trust_remote_code": self.trust_remote_code}
@@ -212,7 +236,16 @@ class HFLLM:
             self.max_context = int(
                 getattr(cfg, "max_position_embeddings", None) or getattr(cfg, "n_positions", None) or 4096
             )
-        self._decoder = self._make_decoder()
+        if self.engine == "paged":
+            from toolgym.agents.llm.paged import PagedEngine, paged_unavailable_reason
+
+            reason = paged_unavailable_reason(self.model)
+            if reason is not None:
+                raise ConfigError(f"HFLLM.engine='paged': {self.name} cannot use paged continuous batching: {reason}.")
+            self._paged = PagedEngine(self.model, self.tokenizer, self.device, self.paged_options)
+            self._decoder = None
+        else:
+            self._decoder = self._make_decoder()
         self._prepared = True
 
     def _make_decoder(self) -> Any:
@@ -238,12 +271,42 @@ class HFLLM:
             min_chunk=self.prefill_min_chunk,
             max_chunk=self.prefill_chunk,
             cache_keyword=keyword,
+            batched_prefill=self.batched_prefill,
         )
 
     @property
     def uses_prefix_cache(self) -> bool:
         """Whether generation reuses prefixes (known once loaded)."""
         return self._decoder is not None
+
+    # ------------------------------------------------------------------------------------------- memory
+    def clear_cache(self) -> None:
+        """Drop every cached prefix: the prefix store's entries, and the paged engine's pages (its manager stops)."""
+        self.prefix_cache.clear()
+        if self._paged is not None:
+            with self._gen_lock:
+                self._paged.close()
+
+    def release(self) -> None:
+        """Free the model, the prefix store's key/values and the decoder (and the GPU memory they held).
+
+        A model given by hub id or folder is loaded again by the next :meth:`generate`; a model given as an object
+        is dropped (this backend then holds no reference to it) and the next :meth:`generate` raises
+        :class:`~toolgym.agents.base.LLMError`. The tokenizer is dropped too when it was loaded here. Safe to call
+        twice; ``with HFLLM(...) as llm:`` calls it on leaving the block.
+        """
+        with self._gen_lock, self._lock:
+            self.prefix_cache.clear()
+            if self._paged is not None:
+                self._paged.close()
+            self._decoder = self._paged = None
+            self.model = None
+            if not isinstance(self._model_spec, str):
+                self._model_spec = None
+            if self._tokenizer_spec is None or isinstance(self._tokenizer_spec, str):
+                self.tokenizer = None
+            self._prepared = False
+        free_memory()
 
     def _torch_dtype(self, torch: Any) -> Any:
         if self.dtype == "auto":
@@ -271,10 +334,7 @@ class HFLLM:
             return prompt
         if not self._prepared:
             self.load()
-        flat = [{"role": m["role"], "content": message_text(m)} for m in prompt]
-        if self.chat_template != "plain" and getattr(self.tokenizer, "chat_template", None):
-            return self.tokenizer.apply_chat_template(flat, add_generation_prompt=True, tokenize=False)
-        return messages_to_text(flat)
+        return render_with_template(prompt, self.tokenizer, self.chat_template)
 
     # ------------------------------------------------------------------------------------------- generation
     def generate(self, prompts: Sequence[Prompt], params: SamplingParams | None = None) -> list[Completion]:
@@ -294,8 +354,9 @@ class HFLLM:
             seeds = call_seeds(params, len(texts))  # one per prompt, fixed before batching
             order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
             results: list[Completion | None] = [None] * len(texts)
-            for lo in range(0, len(order), self.batch_size):
-                chunk = order[lo : lo + self.batch_size]
+            size = len(order) if self._paged is not None else self.batch_size  # paged: the manager schedules
+            for lo in range(0, len(order), size):
+                chunk = order[lo : lo + size]
                 call = params if seeds is None else params.replace(seed=None, seeds=tuple(seeds[i] for i in chunk))
                 for i, c in zip(chunk, self._generate_batch([texts[i] for i in chunk], call)):
                     results[i] = c
@@ -317,7 +378,7 @@ class HFLLM:
         return out
 
     def _generate_batch(self, texts: list[str], params: SamplingParams) -> list[Completion]:
-        if self._decoder is not None:
+        if self._decoder is not None or self._paged is not None:
             return self._generate_cached(texts, params)
         return self._generate_plain(texts, params)
 
@@ -334,7 +395,7 @@ class HFLLM:
         )
 
     def _generate_cached(self, texts: list[str], params: SamplingParams) -> list[Completion]:
-        """Prefix reuse and batched decoding (:mod:`toolgym.agents.llm.prefix_generate`)."""
+        """Prefix reuse and batched decoding (:mod:`toolgym.agents.llm.prefix_generate`, or the paged engine)."""
         tok = self.tokenizer
         limit = max(1, int(self.max_context or 4096) - params.max_tokens)
         if self._bos:
@@ -354,8 +415,9 @@ class HFLLM:
                 text = tok.decode(new[-window:], skip_special_tokens=True)
                 return any(s in text for s in stops)
 
+        engine = self._paged if self._paged is not None else self._decoder
         with self._gen_lock, _inference_mode():
-            rows = self._decoder.generate(
+            rows = engine.generate(
                 prompts, params, eos_id=tok.eos_token_id, pad_id=tok.pad_token_id, is_stopped=is_stopped
             )
         specials = {t for t in (tok.eos_token_id, tok.pad_token_id) if t is not None}

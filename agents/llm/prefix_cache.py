@@ -16,6 +16,9 @@ ends a line once a chunk has ``min_chunk`` tokens, or at ``max_chunk`` tokens), 
 up to one of its cuts. A prompt then goes through exactly the same forward calls whether its prefix comes
 from the store or not, and the completions are bit-for-bit the same with the cache as without it. Entries
 end at a cut and hold key/values computed by prefill only (never the decoded tokens').
+This holds for the decoder's one-by-one prefill; its batched prefill computes all prompts of a call together
+(fewer, larger forward calls), stores whole prompts (cuts ``(0, len)``) and reuses any stored prefix, with
+results equal within floating-point tolerance instead.
 """
 
 from __future__ import annotations

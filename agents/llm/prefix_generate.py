@@ -1,12 +1,16 @@
 """Generation with prefix reuse for :class:`~toolgym.agents.llm.hf.HFLLM`.
 
-Each prompt is prefilled on its own, without padding, in canonical chunks
-(:func:`~toolgym.agents.llm.prefix_cache.chunk_cuts`), starting from the longest prefix found in the
-:class:`~toolgym.agents.llm.prefix_cache.PrefixCache`; the key/values up to its last cut are stored for the
-next call. Then all prompts of the batch decode together: their key/values are laid side by side in one
-preallocated buffer, left-padded, with an attention mask and explicit position ids, and every new token is
-written in place (no copy of the cache per token). Rows stop at their own stop strings or end-of-sequence
-token; when half of the rows have finished, the batch is compacted.
+Prefill comes in two ways. Batched (:meth:`Decoder.prefill_batched`, the default of
+:class:`~toolgym.agents.llm.hf.HFLLM`): the prompts are laid left-padded in one buffer, each takes the longest
+prefix found in the :class:`~toolgym.agents.llm.prefix_cache.PrefixCache`, and the columns some prompt still
+needs are computed for all of them together, a few forward calls per batch; results agree with the one-by-one
+path within floating-point tolerance. One by one (:meth:`Decoder.prefill`): each prompt is prefilled on its own,
+without padding, in canonical chunks (:func:`~toolgym.agents.llm.prefix_cache.chunk_cuts`), starting from the
+longest stored prefix, and the key/values up to its last cut are stored for the next call; this path is bit for
+bit the same with the cache as without it. Then all prompts of the batch decode together: their key/values
+are laid side by side in one preallocated buffer, left-padded, with an attention mask and explicit position
+ids, and every new token is written in place (no copy of the cache per token). Rows stop at their own stop
+strings or end-of-sequence token; when half of the rows have finished, the batch is compacted.
 
 Supported models (:func:`unsupported_reason`) have full-attention layers, and possibly sliding-window ones
 (Gemma, Mistral): those keep every key/value here, and the model's sliding-window mask does the rest. Others
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +35,8 @@ from transformers.generation.logits_process import LogitsProcessorList, Repetiti
 from toolgym.agents.base import SamplingParams
 from toolgym.agents.llm.prefix_cache import PrefixCache, chunk_cuts
 from toolgym.agents.llm.sampling import call_seeds, row_generators, sample_rows, sampling_warpers
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["CACHE_KEYWORDS", "Decoder", "line_breaks", "probe_cache_keyword", "unsupported_reason"]
 
@@ -236,6 +243,8 @@ class Decoder:
         min_chunk: The fewest tokens of a prefill chunk cut at a line end.
         max_chunk: The most tokens of a prefill chunk.
         cache_keyword: The keyword the model's forward takes the cache under (see :func:`probe_cache_keyword`).
+        batched_prefill: Compute the new tokens of all prompts of a call together (:meth:`prefill_batched`)
+            instead of one prompt after another in canonical chunks (:meth:`prefill`).
     """
 
     def __init__(
@@ -248,6 +257,7 @@ class Decoder:
         min_chunk: int,
         max_chunk: int,
         cache_keyword: str = "past_key_values",
+        batched_prefill: bool = False,
     ) -> None:
         """Create the decoder; reads the tokenizer's vocabulary once."""
         self.model = model
@@ -259,6 +269,7 @@ class Decoder:
         self.breaks = line_breaks(tokenizer)
         params = inspect.signature(_base_model(model).forward).parameters
         self.cache_keyword = cache_keyword
+        self.batched_prefill = batched_prefill
         self._forward_kwargs: dict[str, Any] = {"use_cache": True}
         if "logits_to_keep" in params:
             self._forward_kwargs["logits_to_keep"] = 1
@@ -375,7 +386,23 @@ class Decoder:
         lengths = [len(p) for p in ids]
         width = max(lengths)
         t0 = time.perf_counter()
-        if len(ids) == 1:  # no padding: the prompt's own buffer has room for the new tokens
+        batched = None
+        if self.batched_prefill:
+            batched = self.prefill_batched(ids, width + max_new - 1)
+            if batched is None:  # non-finite numbers: this model/attention cannot take padded query rows
+                logger.warning(
+                    "batched prefill gave non-finite logits (padded query rows with this attention implementation); "
+                    "prefilling one prompt at a time from now on"
+                )
+                self.batched_prefill = False
+                self.store.clear()  # (its entries end at no canonical cut but their last token)
+        if batched is not None:
+            rows, layers = batched
+            cache = Cache(layers=layers)
+            mask = torch.zeros((len(ids), width + max_new), dtype=torch.bool, device=self.device)
+            for i, n in enumerate(lengths):
+                mask[i, width - n :] = True
+        elif len(ids) == 1:  # no padding: the prompt's own buffer has room for the new tokens
             rows = [self.prefill(ids[0], capacity=width + max_new)]
             cache = Cache(layers=rows[0].layers)
             mask = torch.ones((1, width + max_new), dtype=torch.bool, device=self.device)
@@ -451,6 +478,116 @@ class Decoder:
             logits = out.logits[:, -1].float()
         self.store.stats.decode_s += time.perf_counter() - t1
         return [(r.generated, r.finish or "length") for r in rows]
+
+    def prefill_batched(self, ids: Sequence[np.ndarray], capacity: int) -> tuple[list[_Row], list[BufferLayer]] | None:
+        """Prefill every prompt together: one forward call per column window for the whole batch.
+
+        The prompts are laid right-aligned at ``width`` (their longest length), left-padded, in one
+        ``[rows, heads, capacity, head_dim]`` buffer per layer (the layout decoding continues in). Each prompt
+        takes the longest prefix the store holds (any length, up to its last token but one); the columns from
+        ``width - M`` on, where ``M`` is the most tokens any prompt has left to compute, are then computed for all
+        rows at once, in windows of at most ``max_chunk`` columns. A row whose stored prefix reaches into those
+        columns recomputes that part (it would be padding otherwise, so this costs nothing). Each row's whole
+        prompt is stored afterwards.
+
+        Unlike :meth:`prefill`, the forward calls depend on the other prompts of the batch, so the results equal
+        the one-by-one path within floating-point tolerance (greedy completions agree except at near ties), not
+        bit for bit.
+
+        Args:
+            ids: Token ids per prompt (each non-empty).
+            capacity: The positions of the buffers (at least the longest prompt; decoding writes after it).
+
+        Returns:
+            The rows (logits of each prompt's last token) and the cache layers, filled up to ``width``; ``None``
+            (nothing stored) when the logits are not finite: an attention implementation that gives NaN for a
+            query row whose keys are all masked (the padding) spoils the other rows through it.
+        """
+        store = self.store
+        lengths = [len(p) for p in ids]
+        width, n_rows = max(lengths), len(ids)
+        starts = [width - n for n in lengths]
+        reused: list[tuple[int, Any]] = []
+        for p in ids:
+            r, entry = 0, None
+            if store.enabled:
+                store.stats.lookups += 1
+                lcp, entry = store.lookup(p)
+                r = min(lcp, len(p) - 1) if entry is not None else 0
+            reused.append((r, entry if r > 0 else None))
+        c0 = width - max(n - r for n, (r, _) in zip(lengths, reused))
+        for (_, entry), start in zip(reused, starts):
+            take = max(0, c0 - start)  # the stored tokens left of the computed columns
+            if entry is not None and take > 0:
+                store.stats.hits += 1
+                store.stats.reused_tokens += take
+        store.stats.computed_tokens += sum(width - max(s, c0) for s in starts)
+        source = next((e for r, e in reused if e is not None and c0 > 0), None)
+        if source is None:  # nothing to copy in: the buffers are allocated by the first forward call
+            cache = Cache(layer_class_to_replicate=functools.partial(BufferLayer, capacity))
+        else:
+            layers = []
+            for li, (k, v) in enumerate(source.kv):
+                kb = k.new_zeros((n_rows, k.shape[1], capacity, k.shape[-1]))
+                vb = v.new_zeros((n_rows, v.shape[1], capacity, v.shape[-1]))
+                for i, ((_, entry), start) in enumerate(zip(reused, starts)):
+                    take = c0 - start
+                    if entry is not None and take > 0:
+                        ek, ev = entry.kv[li]
+                        kb[i, :, start:c0] = ek[0, :, :take]
+                        vb[i, :, start:c0] = ev[0, :, :take]
+                layers.append(BufferLayer(capacity, kb, vb, c0))
+            cache = Cache(layers=layers)
+        pad = int(ids[0][0])
+        tokens = np.full((n_rows, width), pad, dtype=np.int64)
+        for i, (p, start) in enumerate(zip(ids, starts)):
+            tokens[i, start:] = p
+        tokens_t = torch.as_tensor(tokens, device=self.device)
+        cols = torch.arange(width, device=self.device)[None]
+        start_t = torch.as_tensor(starts, dtype=torch.long, device=self.device)[:, None]
+        mask = cols >= start_t
+        positions = (cols - start_t).clamp(min=0)
+        out = None
+        bounds = list(range(c0, width, self.max_chunk)) + [width]
+        for s, e in zip(bounds, bounds[1:]):
+            out = self.model(
+                input_ids=tokens_t[:, s:e],
+                attention_mask=mask[:, :e],
+                position_ids=positions[:, s:e],
+                **{self.cache_keyword: cache},
+                **self._forward_kwargs,
+            )
+        logits = out.logits[:, -1].float()
+        if not bool(torch.isfinite(logits).all()):
+            return None
+        layers = list(cache.layers)
+        # the padding is masked, but must hold finite numbers (0 x NaN is NaN in the attention's weighted sum)
+        pad_mask = ~mask[:, None, :, None]
+        for la in layers:
+            la._kbuf[:, :, :width].masked_fill_(pad_mask, 0)
+            la._vbuf[:, :, :width].masked_fill_(pad_mask, 0)
+        if store.enabled:
+            for i, (p, start) in enumerate(zip(ids, starts)):
+                kv = [
+                    (la._kbuf[i : i + 1, :, start:width].clone(), la._vbuf[i : i + 1, :, start:width].clone())
+                    for la in layers
+                ]
+                store.put(p, kv, (0, len(p)))
+        return [_Row([], n, logits[i]) for i, n in enumerate(lengths)], layers
+
+    def prompt_logits(self, prompts: Sequence[Sequence[int]]) -> Any:
+        """The logits after each prompt's last token, ``[prompts, vocab]``, through this decoder's prefill path.
+
+        Stores prefixes like :meth:`generate` does (tests compare the batched and one-by-one paths with it).
+        """
+        ids = [np.asarray(p, dtype=np.int64) for p in prompts]
+        with torch.inference_mode():
+            batched = self.prefill_batched(ids, max(len(p) for p in ids)) if self.batched_prefill else None
+            if batched is not None:
+                rows = batched[0]
+            else:
+                rows = [self.prefill(p, capacity=len(p)) for p in ids]
+        return torch.stack([r.logits for r in rows])
 
     def _prefill_batch(self, ids: list[np.ndarray], width: int, capacity: int) -> tuple[list[_Row], list[BufferLayer]]:
         """Prefill every prompt into its row of one left-padded buffer per layer.

@@ -143,12 +143,14 @@ def TinyLM(  # noqa: N802 (a factory that reads like a class)
     n_positions: int = 4096,
     batch_size: int = 16,
     prefix_cache: bool | str = "auto",
+    batched_prefill: bool = True,
+    engine: str = "auto",
     name: str = "tiny",
 ) -> Any:
     """The tiny model and tokenizer behind an :class:`~toolgym.agents.llm.hf.HFLLM` (the ``"tiny"`` backend).
 
-    ``prefix_cache`` is :class:`~toolgym.agents.llm.hf.HFLLM`'s (on by default; ``False`` for transformers'
-    ``generate``).
+    ``prefix_cache``, ``batched_prefill`` and ``engine`` are :class:`~toolgym.agents.llm.hf.HFLLM`'s (prefix
+    cache on by default; ``False`` for transformers' ``generate``; ``engine="paged"`` for paged continuous batching).
 
     Example:
         >>> from toolgym.agents import SamplingParams
@@ -161,4 +163,12 @@ def TinyLM(  # noqa: N802 (a factory that reads like a class)
 
     tok = build_tiny_tokenizer(vocab_size)
     model = build_tiny_model(tok, seed=seed, n_layer=n_layer, n_embd=n_embd, n_head=n_head, n_positions=n_positions)
-    return HFLLM(model, tokenizer=tok, batch_size=batch_size, prefix_cache=prefix_cache, name=name)
+    return HFLLM(
+        model,
+        tokenizer=tok,
+        batch_size=batch_size,
+        prefix_cache=prefix_cache,
+        batched_prefill=batched_prefill,
+        engine=engine,
+        name=name,
+    )

@@ -21,15 +21,25 @@ off first, for a before/after in one run. In-process rows also report the share 
 the cache and the seconds of prefill and decoding. The machine's load average (``os.getloadavg``) is
 recorded at the start and the end: the figures are only comparable within one run.
 
+``--engines`` compares, in one run on the same episodes, the ways the ``hf`` backend can generate (each with
+its own rows): ``plain`` (transformers' ``generate`` over padded batches, no prefix cache), ``prefill-off``
+(the prefix cache, each prompt prefilled on its own: the path before batched prefill), ``prefill-on`` (the
+prefix cache with batched prefill, the default), ``paged`` (transformers' paged continuous batching,
+``engine="paged"``), and ``vllm`` (the ``vllm`` backend, when vllm is installed and ``--model`` names a hub
+model). Every row also reports generated tokens per second. The model is the tiny one on the CPU unless
+``--model`` names another (then loaded with ``device="auto"``: a GPU when there is one).
+
 Environment: ``toolgym/MultiHop-v0`` when it is registered, else ``toolgym/ToolChoice-Arithmetic-v0``
 (``--env`` to choose). Usage::
 
     python benchmarks/perf/rollout_throughput.py [--episodes 32] [--env ID] [--prefix-cache on|off|both] [--out FILE]
+    python benchmarks/perf/rollout_throughput.py --engines plain,prefill-off,prefill-on,paged,vllm --skip-server
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import socket
@@ -71,12 +81,42 @@ def sequential(policy, env_id: str, episodes: int, env_kwargs: dict) -> int:
     return steps
 
 
+#: Engine name -> the ``hf`` backend's options for it (``vllm`` is its own backend).
+ENGINES = {
+    "plain": {"prefix_cache": False},
+    "prefill-off": {"prefix_cache": "auto", "batched_prefill": False},
+    "prefill-on": {"prefix_cache": "auto", "batched_prefill": True},
+    "paged": {"engine": "paged"},
+}
+ENGINE_LABELS = {
+    "plain": "transformers generate",
+    "prefill-off": "prefix cache, prefill one by one",
+    "prefill-on": "prefix cache, batched prefill",
+    "paged": "paged continuous batching",
+    "vllm": "vllm",
+}
+
+
+def build_engine(engine: str, model: str | None):
+    """The backend for one engine, or ``None`` (with the reason) when it cannot run here."""
+    if engine == "vllm":
+        if importlib.util.find_spec("vllm") is None:
+            return None, "vllm is not installed"
+        if not model:
+            return None, "vllm needs --model (a hub model)"
+        return make_llm({"backend": "vllm", "model": model}), ""
+    if model:
+        return make_llm({"backend": "hf", "model": model, "device": "auto", **ENGINES[engine]}), ""
+    return make_llm("tiny", **ENGINES[engine]), ""
+
+
 def measure(llm, env_id: str, episodes: int, n: int | None, args) -> dict:
     policy = make_policy("react", llm=llm, max_tokens=args.max_tokens, num_examples=args.examples)
     env_kwargs: dict[str, object] = {}
     store = getattr(llm, "prefix_cache", None)
-    if store is not None:  # every configuration starts cold: the same episodes must not hit an earlier run's prompts
-        store.clear()
+    clear = getattr(llm, "clear_cache", None) or (store.clear if store is not None else None)
+    if clear is not None:  # every configuration starts cold: the same episodes must not hit an earlier run's prompts
+        clear()
     # warm-up (examples are built, lazy loads happen) outside the timing, on an episode not measured
     rollout(policy, env_id, seeds=[WARMUP_SEED], env_kwargs=env_kwargs)
     busy0 = llm.stats.busy_s
@@ -116,6 +156,7 @@ def measure(llm, env_id: str, episodes: int, n: int | None, args) -> dict:
         "outside_llm_share": round(max(wall - busy, 0.0) / wall, 4),
         "llm_calls": llm.stats.calls - calls0,
         "completion_tokens": llm.stats.completion_tokens - tokens0,
+        "tokens_per_s": round((llm.stats.completion_tokens - tokens0) / wall, 1),
         **extra,
     }
 
@@ -157,13 +198,37 @@ def main() -> None:
     parser.add_argument(
         "--prefix-cache", choices=("on", "off", "both"), default="on", help="the backends' prefix cache (default on)"
     )
+    parser.add_argument(
+        "--engines", default="", help=f"compare these, comma-separated, among {sorted([*ENGINES, 'vllm'])} (in-process)"
+    )
+    parser.add_argument("--model", default=None, help="a hub model for --engines (default: the tiny model, CPU)")
+    parser.add_argument("--no-sequential", action="store_true", help="skip the sequential loop")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "rollout_throughput.json"))
     args = parser.parse_args()
     sizes = [int(x) for x in args.sizes.split(",")]
+    configs = sizes if args.no_sequential else [None, *sizes]
 
     load_start = os.getloadavg()
     rows = []
-    modes = {"on": [True], "off": [False], "both": [False, True]}[args.prefix_cache]
+    skipped = {}
+    engines = [e.strip() for e in args.engines.split(",") if e.strip()]
+    unknown = sorted(set(engines) - {*ENGINES, "vllm"})
+    if unknown:
+        parser.error(f"unknown engines {unknown}")
+    for engine in engines:
+        llm, why = build_engine(engine, args.model)
+        if llm is None:
+            skipped[engine] = why
+            print(f"{engine}: skipped ({why})", flush=True)
+            continue
+        for n in configs:
+            label = f"{ENGINE_LABELS[engine]} ({args.model or 'tiny'})"
+            rows.append({"backend": label, "engine": engine, **measure(llm, args.env, args.episodes, n, args)})
+            print(rows[-1], flush=True)
+        release = getattr(llm, "release", None)
+        if callable(release):
+            release()
+    modes = {"on": [True], "off": [False], "both": [False, True]}[args.prefix_cache] if not engines else []
     for cached in modes:
         tag = "prefix cache" if cached else "no prefix cache"
         llm = make_llm("tiny", prefix_cache="auto" if cached else False)
@@ -193,27 +258,35 @@ def main() -> None:
     load_end = os.getloadavg()
 
     for backend in dict.fromkeys(r["backend"] for r in rows):
-        base = next(r for r in rows if r["backend"] == backend and r["config"] == "sequential")
+        base = next((r for r in rows if r["backend"] == backend and r["config"] == "sequential"), None)
         for r in rows:
             if r["backend"] == backend:
-                r["speedup_vs_sequential"] = round(r["episodes_per_min"] / base["episodes_per_min"], 2)
+                r["speedup_vs_sequential"] = (
+                    round(r["episodes_per_min"] / base["episodes_per_min"], 2) if base else None
+                )
 
+    device = "cuda" if torch.cuda.is_available() else "cpu"
     print(
-        f"\nReAct, tiny model, {args.env}, {args.episodes} episodes, {args.examples} examples, "
-        f"max_tokens={args.max_tokens}; load average {load_start[0]:.2f} at the start, {load_end[0]:.2f} at the end"
+        f"\nReAct, {args.model or 'tiny model'}, {args.env}, {args.episodes} episodes, {args.examples} examples, "
+        f"max_tokens={args.max_tokens}, {device}; load average {load_start[0]:.2f} at the start, "
+        f"{load_end[0]:.2f} at the end"
     )
     head = (
-        f"{'backend':<40} {'config':<14} {'ep/min':>8} {'x seq':>6} {'wall s':>7} {'LLM s':>7} {'outside':>8} "
-        f"{'calls':>6} {'reused':>7}"
+        f"{'backend':<46} {'config':<14} {'ep/min':>8} {'tok/s':>8} {'x seq':>6} {'wall s':>7} {'LLM s':>7} "
+        f"{'outside':>8} {'calls':>6} {'reused':>7}"
     )
     print(head)
     print("-" * len(head))
     for r in rows:
         reused = f"{r['prompt_tokens_reused_share']:.1%}" if "prompt_tokens_reused_share" in r else "-"
+        speedup = f"{r['speedup_vs_sequential']:.2f}" if r.get("speedup_vs_sequential") is not None else "-"
         print(
-            f"{r['backend']:<40} {r['config']:<14} {r['episodes_per_min']:>8.1f} {r['speedup_vs_sequential']:>6.2f} "
-            f"{r['wall_s']:>7.2f} {r['llm_s']:>7.2f} {r['outside_llm_share']:>7.1%} {r['llm_calls']:>6} {reused:>7}"
+            f"{r['backend']:<46} {r['config']:<14} {r['episodes_per_min']:>8.1f} {r['tokens_per_s']:>8.1f} "
+            f"{speedup:>6} {r['wall_s']:>7.2f} {r['llm_s']:>7.2f} {r['outside_llm_share']:>7.1%} "
+            f"{r['llm_calls']:>6} {reused:>7}"
         )
+    for engine, why in skipped.items():
+        print(f"{engine}: skipped ({why})")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     meta = {
@@ -223,6 +296,10 @@ def main() -> None:
         "examples": args.examples,
         "torch_threads": torch.get_num_threads(),
         "prefix_cache": args.prefix_cache,
+        "engines": engines,
+        "engines_skipped": skipped,
+        "model": args.model or "tiny",
+        "device": device,
         "cpu_count": os.cpu_count(),
         "load_average_start": [round(x, 2) for x in load_start],
         "load_average_end": [round(x, 2) for x in load_end],

@@ -107,22 +107,76 @@ def test_store_lookup_lru_bounds_and_dominated_entries():
 
 
 # ---------------------------------------------------------------------------------------------- exactness
+@pytest.mark.parametrize("batched_prefill", [True, False])
 @pytest.mark.parametrize("batch", [True, False])
-def test_greedy_completions_equal_with_and_without_the_cache(tiny_parts, batch):
+def test_greedy_completions_equal_with_and_without_the_cache(tiny_parts, batch, batched_prefill):
     params = SamplingParams(max_tokens=20, stop=("\nObservation",))
-    cached = make(tiny_parts)
-    uncached = make(tiny_parts, prefix_cache_entries=0)  # same decoder, nothing reused
+    cached = make(tiny_parts, batched_prefill=batched_prefill)
+    uncached = make(tiny_parts, prefix_cache_entries=0, batched_prefill=batched_prefill)  # nothing reused
     plain = make(tiny_parts, prefix_cache=False)  # transformers' generate
     prompts = QUESTIONS if batch else QUESTIONS[:1]
     a, _ = react_rounds(cached, prompts, params, rounds=5)
     b, _ = react_rounds(uncached, prompts, params, rounds=5)
     c, _ = react_rounds(plain, prompts, params, rounds=5)
     assert cached.uses_prefix_cache and uncached.uses_prefix_cache and not plain.uses_prefix_cache
-    assert a == b  # bit-for-bit the same computation
+    assert a == b  # one by one: bit-for-bit the same computation; batched: the same within float tolerance
     assert a == c  # and the same text as transformers' generate
     stats = cached.prefix_cache.stats
     assert stats.hits >= len(prompts) * 4 and stats.reused_tokens > 2 * stats.computed_tokens
     assert uncached.prefix_cache.stats.reused_tokens == 0 and len(uncached.prefix_cache) == 0
+
+
+def test_batched_prefill_matches_the_one_by_one_path(tiny_parts):
+    """Batched prefill: the same last-token logits (within float tolerance) and greedy completions as one by one."""
+    tok = tiny_parts[0]
+    params = SamplingParams(max_tokens=16, stop=("\nObservation",))
+    # different lengths, shared prefixes (the examples; one prompt extends another), a prompt sharing nothing
+    prompts = [
+        *QUESTIONS[:3],
+        QUESTIONS[1] + " I add them.\nAction 1: calc[7 * 3]\nObservation 1: 21\nThought 2:",
+        "Hi",
+    ]
+    batched = make(tiny_parts, batched_prefill=True)
+    single = make(tiny_parts, batched_prefill=False)
+    a, _ = react_rounds(batched, prompts, params, rounds=3)
+    b, _ = react_rounds(single, prompts, params, rounds=3)
+    assert a == b
+    assert batched.prefix_cache.stats.reused_tokens > batched.prefix_cache.stats.computed_tokens
+    # logits, cold and then warm (the store now holds the prompts' prefixes), against an unbatched cold reference
+    ids = [tok(batched._bos + p if batched._bos else p, add_special_tokens=False)["input_ids"] for p in prompts]
+    ids = [*ids, ids[3][:-3]]  # a prompt that is a prefix of a stored one
+    cold = make(tiny_parts, batched_prefill=False, prefix_cache_entries=0).load()
+    reference = cold._decoder.prompt_logits(ids)
+    for _ in range(2):
+        got = batched._decoder.prompt_logits(ids)
+        assert torch.isfinite(got).all()
+        assert torch.allclose(got, reference, atol=1e-4, rtol=1e-4)
+        assert (got.argmax(-1) == reference.argmax(-1)).all()
+    assert torch.allclose(single._decoder.prompt_logits(ids), reference, atol=1e-4, rtol=1e-4)
+
+
+def test_batched_prefill_falls_back_when_padded_rows_give_nan(tiny_parts, caplog):
+    """An attention implementation giving NaN for all-padding query rows: warn, then prefill one by one."""
+    params = SamplingParams(max_tokens=10)
+    llm = make(tiny_parts).load()
+    model = llm._decoder.model
+
+    class NaNWhenPadded:  # as such a kernel would: padded prefill calls come out NaN
+        def __call__(self, **kwargs):
+            out = model(**kwargs)
+            mask = kwargs["attention_mask"]
+            if kwargs["input_ids"].shape[1] > 1 and mask.dim() == 2 and not bool(mask.all()):
+                out.logits = torch.full_like(out.logits, float("nan"))
+            return out
+
+        def parameters(self):
+            return model.parameters()
+
+    llm._decoder.model = NaNWhenPadded()
+    with caplog.at_level("WARNING"):
+        got = [c.text for c in llm.generate(QUESTIONS[:3], params)]
+    assert "non-finite" in caplog.text and not llm._decoder.batched_prefill
+    assert got == [c.text for c in make(tiny_parts, batched_prefill=False).generate(QUESTIONS[:3], params)]
 
 
 def test_batched_rows_match_single_prompts_with_the_cache(tiny_parts):
@@ -174,13 +228,14 @@ def test_store_stays_within_its_bounds_and_results_do_not_change(tiny_parts):
     assert small.prefix_cache.stats.evicted > 0
 
 
-def test_changed_weights_clear_the_store(tiny_parts):
+@pytest.mark.parametrize("batched", [True, False])
+def test_changed_weights_clear_the_store(tiny_parts, batched):
     from toolgym.agents.llm.hf import HFLLM
     from toolgym.agents.llm.tiny import build_tiny_model
 
     tok = tiny_parts[0]
     model = build_tiny_model(tok, seed=0)
-    llm = HFLLM(model, tokenizer=tok)
+    llm = HFLLM(model, tokenizer=tok, batched_prefill=batched)
     params = SamplingParams(max_tokens=10)
     llm.generate(QUESTIONS[:2], params)
     assert len(llm.prefix_cache) > 0
@@ -190,8 +245,51 @@ def test_changed_weights_clear_the_store(tiny_parts):
     after = llm.generate(QUESTIONS[:2], params)
     fresh = HFLLM(model, tokenizer=tok, prefix_cache_entries=0).generate(QUESTIONS[:2], params)
     assert [c.text for c in after] == [c.text for c in fresh]
-    # after the clear, only the second prompt reuses something: the first's examples, computed in this call
-    assert llm.prefix_cache.stats.hits == hits + 1
+    # after the clear, one by one, only the second prompt reuses something: the first's examples, computed in this
+    # call; batched, both prompts are computed together from scratch
+    assert llm.prefix_cache.stats.hits == hits + (0 if batched else 1)
+
+
+# ---------------------------------------------------------------------------------------------- memory
+def _tensor_bytes():
+    import gc
+
+    gc.collect()
+    seen, total = set(), 0
+    for obj in gc.get_objects():
+        if issubclass(type(obj), torch.Tensor) and not obj.is_meta:  # (type(): no lazy module proxies)
+            storage = obj.untyped_storage()
+            if storage.data_ptr() not in seen:
+                seen.add(storage.data_ptr())
+                total += storage.nbytes()
+    return total
+
+
+def test_release_frees_the_model_and_the_store(tiny_parts):
+    import gc
+    import weakref
+
+    from toolgym.agents.base import LLMError
+    from toolgym.agents.llm.hf import HFLLM
+    from toolgym.agents.llm.tiny import build_tiny_model
+
+    tok = tiny_parts[0]
+    baseline = _tensor_bytes()
+    model = build_tiny_model(tok, seed=3)
+    ref = weakref.ref(model)
+    with HFLLM(model, tokenizer=tok, prefix_cache_bytes=2_000_000) as llm:
+        del model
+        react_rounds(llm, QUESTIONS, SamplingParams(max_tokens=8), rounds=2)
+        store = llm.prefix_cache
+        assert len(store) > 0 and 0 < store.nbytes <= 2_000_000
+        assert _tensor_bytes() > baseline + store.nbytes
+    gc.collect()
+    assert ref() is None  # nothing holds the model any more
+    assert len(store) == 0 and store.nbytes == 0 and not llm.loaded and llm._decoder is None
+    assert _tensor_bytes() <= baseline  # every tensor made since the baseline is gone
+    with pytest.raises(LLMError, match="released"):
+        llm.generate(["Hi"])
+    llm.release()  # twice is harmless
 
 
 # ---------------------------------------------------------------------------------------------- sampling
