@@ -8,8 +8,8 @@ batch) and the completions are cut before them. Chat prompts go through the toke
 it has one (else a plain ``System:/User:/Assistant:`` rendering).
 
 With the prefix cache (on by default where the model allows it), the key/values of earlier prompts are
-kept, each prompt computes only what no stored prefix covers (all prompts of a batch together, unless
-``batched_prefill=False``), and the batch decodes together
+kept, each prompt computes only what no stored prefix covers (each on its own in canonical chunks, or all prompts
+of a batch together with ``batched_prefill=True``), and the batch decodes together
 (:mod:`toolgym.agents.llm.prefix_cache`, :mod:`toolgym.agents.llm.prefix_generate`); the completions are
 the same as without it. Otherwise transformers' ``generate`` runs over a left-padded batch.
 """
@@ -62,9 +62,10 @@ class HFLLM(Releasable):
             ``prefill_min_chunk`` tokens (or at ``prefill_chunk``); a stored prefix is reused up to such a cut.
             Smaller chunks recompute less of the previous prompt, larger ones make fewer forward calls.
         batched_prefill: With the prefix cache, compute the new tokens of all prompts of a batch together, in
-            one forward call per ``prefill_chunk`` columns (``True``, the default: far fewer calls, which is what
-            a GPU needs), or each prompt on its own in canonical chunks (``False``: the completions are then bit for
-            bit the same with the cache as without it; batched, they agree within floating-point tolerance).
+            one forward call per ``prefill_chunk`` columns (``True``: far fewer calls, which is what a GPU needs;
+            the completions agree with the uncached ones within floating-point tolerance), or each prompt on its
+            own in canonical chunks (``False``, the default: the completions are bit for bit the same with the
+            cache as without it; on a CPU this path is also the faster, see benchmarks/perf/rollout_throughput.py).
         engine: ``"auto"`` (the prefix-cache decoder, or transformers' ``generate`` per ``prefix_cache``) or
             ``"paged"``: transformers' paged continuous batching (:mod:`toolgym.agents.llm.paged`, which lists what
             differs: stop strings end a streamed request, one sampling seed per call rather than per prompt). All
@@ -103,7 +104,7 @@ class HFLLM(Releasable):
         prefix_cache_bytes: int = 1 << 30,
         prefill_chunk: int = 256,
         prefill_min_chunk: int = 32,
-        batched_prefill: bool = True,
+        batched_prefill: bool = False,
         engine: str = "auto",
         paged_options: dict[str, Any] | None = None,
         cache: str = "auto",

@@ -231,4 +231,4 @@ def _sampling_factory(llm: Any) -> Callable[..., Any]:
     own = getattr(llm, "sampling_params", None)
     if callable(own):
         return own
-    return require("vllm", "vllm", "The vllm backend").SamplingParams  # type: ignore[attr-defined]
+    return require("vllm", "vllm", "The vllm backend").SamplingParams

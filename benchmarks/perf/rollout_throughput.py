@@ -47,6 +47,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -82,7 +83,7 @@ def sequential(policy, env_id: str, episodes: int, env_kwargs: dict) -> int:
 
 
 #: Engine name -> the ``hf`` backend's options for it (``vllm`` is its own backend).
-ENGINES = {
+ENGINES: dict[str, dict[str, Any]] = {
     "plain": {"prefix_cache": False},
     "prefill-off": {"prefix_cache": "auto", "batched_prefill": False},
     "prefill-on": {"prefix_cache": "auto", "batched_prefill": True},

@@ -158,7 +158,7 @@ def test_batched_prefill_matches_the_one_by_one_path(tiny_parts):
 def test_batched_prefill_falls_back_when_padded_rows_give_nan(tiny_parts, caplog):
     """An attention implementation giving NaN for all-padding query rows: warn, then prefill one by one."""
     params = SamplingParams(max_tokens=10)
-    llm = make(tiny_parts).load()
+    llm = make(tiny_parts, batched_prefill=True).load()
     model = llm._decoder.model
 
     class NaNWhenPadded:  # as such a kernel would: padded prefill calls come out NaN
