@@ -68,10 +68,10 @@ def test_grpo_learns_the_tool_choice_and_its_shuffled_control_does_not(tmp_path)
     g, s = (run_grpo(recipe.method_config(arm, 0), tmp_path / arm) for arm in ("grpo", "shuffled"))
     assert g["sampled_reward_before"] == s["sampled_reward_before"]  # the same M0
     assert 0.2 < g["sampled_success_before"] < 0.7  # it chooses the tool some of the time
-    # the reward rises with GRPO, and by the reward: the control, same steps and episodes, stays where it was
+    # the reward rises with GRPO, and by the reward: the control (same steps and episodes, rewards permuted) drifts
+    # at random (seed 0: +0.12 after 20 steps; -0.12 on average over seeds 1-3 after 60), GRPO rises above it
     assert g["sampled_reward_after"] - g["sampled_reward_before"] > 0.2
     assert g["sampled_reward_after"] - s["sampled_reward_after"] > 0.2
-    assert abs(s["sampled_reward_after"] - s["sampled_reward_before"]) < 0.1
     assert g["eval_after"]["sampled"]["calc_calls"] > s["eval_after"]["sampled"]["calc_calls"] + 0.2
 
 
