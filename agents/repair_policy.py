@@ -34,10 +34,9 @@ from typing import TYPE_CHECKING, Any
 from toolgym.agents.base import AgentAction, BasePolicy, _check_batch
 from toolgym.agents.closed_loop import Attempt, ClosedLoopReflector
 from toolgym.agents.llm import make_llm
-from toolgym.agents.prompting.answer import AnswerPolicy, _base_policy
+from toolgym.agents.prompting.answer import _base_policy, base_method_options
 from toolgym.agents.prompting.family import EnvAdapter
-from toolgym.agents.prompting.policy import _default_adapter, _init_options, act_into
-from toolgym.agents.prompting.react import ReActPolicy
+from toolgym.agents.prompting.policy import _default_adapter, act_into
 from toolgym.error import ConfigError
 from toolgym.records import Trajectory
 
@@ -94,8 +93,7 @@ class RepairPolicy(BasePolicy):
     @classmethod
     def accepted_options(cls) -> dict[str, inspect.Parameter]:
         """Its own options and those of the base methods (``base`` picks M's method)."""
-        options = _init_options(cls, ReActPolicy, AnswerPolicy)
-        return {k: v for k, v in options.items() if k not in ("cot", "thoughts")}
+        return base_method_options(cls)
 
     def __init__(
         self,

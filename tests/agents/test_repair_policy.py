@@ -13,29 +13,20 @@ ARITH = "toolgym/ToolChoice-Arithmetic-v0"
 TASKS = ["L4-1", "L4-2", "L5-3"]
 
 
-def _episode(text: str) -> str:
-    return text.rsplit("Question:", 1)[1]
-
-
-def _by_calc(text: str, step: int = 1) -> str:
-    """Solve with the calculator: calc the question's expression, then finish with its value."""
-    episode = _episode(text)
-    if "Observation 1:" in episode:
-        value = episode.split("Observation 1: ", 1)[1].split("\n", 1)[0]
-        return f" The calculator says {value}.\nAction 2: finish[{value}]"
-    task = text.rsplit("Question: What is ", 1)[1].split("?", 1)[0]
-    return f" I will compute it.\nAction 1: calc[{task}]"
-
-
-def repairing(prompt, params):
+@pytest.fixture
+def repairing(calc_step):
     """M guesses; R (a prompt with a previous trial) solves with the calculator."""
-    text = prompt_text(prompt)
-    if "Previous trial:" in text:
-        return _by_calc(text)
-    return " I can do this in my head.\nAction 1: finish[12345]"
+
+    def respond(prompt, params):
+        text = prompt_text(prompt)
+        if "Previous trial:" in text:
+            return calc_step(text)
+        return " I can do this in my head.\nAction 1: finish[12345]"
+
+    return respond
 
 
-def test_a_failed_trial_is_repaired_by_the_reflector_and_both_are_charged():
+def test_a_failed_trial_is_repaired_by_the_reflector_and_both_are_charged(repairing):
     llm = ScriptedLLM(repairing)
     policy = make_policy("repair", llm=llm, max_trials=3)
     eps = rollout(policy, ARITH, task_ids=TASKS, num_envs=2)
@@ -64,7 +55,7 @@ def test_a_reflector_that_cannot_repair_uses_every_trial_and_no_feedback_hides_i
     assert make_policy("repair", llm=llm, feedback=False).name == "repair-nofeedback"
 
 
-def test_vote_runs_every_trial_blind_and_submits_the_majority():
+def test_vote_runs_every_trial_blind_and_submits_the_majority(calc_step):
     """M right by the calculator, R wrong: 2 of 3 answers are right, the vote is right (trial 0 succeeded, yet
     every trial ran: the policy does not read success)."""
 
@@ -72,7 +63,7 @@ def test_vote_runs_every_trial_blind_and_submits_the_majority():
         text = prompt_text(prompt)
         if "Previous trial:" in text:
             return " Another answer.\nAction 1: finish[12345]"
-        return _by_calc(text)
+        return calc_step(text)
 
     llm = ScriptedLLM(right_then_wrong)
     policy = make_policy("repair", llm=llm, max_trials=3, vote=True, temperature=0.7, seed=1)
@@ -92,7 +83,7 @@ def test_vote_runs_every_trial_blind_and_submits_the_majority():
         assert "reward =" not in attempt and "Feedback:" not in attempt and "correct" not in attempt
 
 
-def test_vote_can_overrule_a_correct_repair():
+def test_vote_can_overrule_a_correct_repair(repairing):
     """M wrong twice, R right once: the majority is wrong and so is the episode."""
     llm = ScriptedLLM(repairing)
     eps = rollout(make_policy("repair", llm=llm, max_trials=3, vote=True), ARITH, task_ids=TASKS[:2])

@@ -13,43 +13,43 @@ from toolgym.error import ConfigError
 LESSON = "I guessed instead of computing. Next time I will use the calculator."
 
 
-def _calc_then_finish(text: str) -> str:
-    episode = text.rsplit("Question:", 1)[1]
-    if "Observation 1:" in episode:
-        value = episode.split("Observation 1: ", 1)[1].split("\n", 1)[0]
-        return f" The calculator says {value}.\nAction 2: finish[{value}]"
-    task = text.rsplit("Question: What is ", 1)[1].split("?", 1)[0]
-    return f" I will compute it.\nAction 1: calc[{task}]"
-
-
-def learns_from_reflection(prompt, params):
+@pytest.fixture
+def learns_from_reflection(calc_step):
     """Solves only when a reflection is in its prompt: memory should rise, retries stay flat."""
-    text = prompt_text(prompt)
-    if text.rstrip().endswith("Reflection:"):
-        return " " + LESSON
-    if LESSON not in text:
-        return " I can do this in my head.\nAction 1: finish[12345]"
-    return _calc_then_finish(text)
+
+    def respond(prompt, params):
+        text = prompt_text(prompt)
+        if text.rstrip().endswith("Reflection:"):
+            return " " + LESSON
+        if LESSON not in text:
+            return " I can do this in my head.\nAction 1: finish[12345]"
+        return calc_step(text)
+
+    return respond
 
 
-def confused_by_reflection(prompt, params):
+@pytest.fixture
+def confused_by_reflection(calc_step):
     """Never solves with a reflection in its prompt; without one, solves when its sample is lucky.
 
     Its luck is the row's sampling seed (one prompt per call with ``num_envs=1``), so it changes from trial to trial
-    only if the retries are sampled with different seeds.
+    only if the retries are sampled with different seeds. The (question, seed) pairs it saw are in ``.seen``.
     """
-    text = prompt_text(prompt)
-    if text.rstrip().endswith("Reflection:"):
-        return " I should think harder."
-    if "Reflections:" in text or not params.seeds:
-        return " Let me guess.\nAction 1: finish[12345]"
-    SEEN.append((text.rsplit("Question:", 1)[1].split("\n", 1)[0], params.seeds[0]))
-    if "Observation 1:" not in text.rsplit("Question:", 1)[1] and params.seeds[0] % 2:
-        return " Let me guess.\nAction 1: finish[12345]"
-    return _calc_then_finish(text)
 
+    def respond(prompt, params):
+        text = prompt_text(prompt)
+        if text.rstrip().endswith("Reflection:"):
+            return " I should think harder."
+        if "Reflections:" in text or not params.seeds:
+            return " Let me guess.\nAction 1: finish[12345]"
+        episode = text.rsplit("Question:", 1)[1]
+        respond.seen.append((episode.split("\n", 1)[0], params.seeds[0]))
+        if "Observation 1:" not in episode and params.seeds[0] % 2:
+            return " Let me guess.\nAction 1: finish[12345]"
+        return calc_step(text)
 
-SEEN: list[tuple[str, int]] = []
+    respond.seen = []
+    return respond
 
 
 def _config(llm, **kw):
@@ -57,7 +57,7 @@ def _config(llm, **kw):
     return TrialsConfig(**{**base, **kw})
 
 
-def test_memory_rises_retries_stay_flat_and_the_claim_holds(tmp_path):
+def test_memory_rises_retries_stay_flat_and_the_claim_holds(tmp_path, learns_from_reflection):
     summary = run_trials(_config(ScriptedLLM(learns_from_reflection)), tmp_path)
     mem, ret = summary["arms"]["memory"], summary["arms"]["retry"]
     assert [e["mean"] for e in mem["success_by_trial"]] == [0.0, 1.0, 1.0]
@@ -72,8 +72,7 @@ def test_memory_rises_retries_stay_flat_and_the_claim_holds(tmp_path):
     assert not list(tmp_path.rglob("*.tmp"))
 
 
-def test_when_retries_do_as_well_the_claim_does_not_hold(tmp_path):
-    SEEN.clear()
+def test_when_retries_do_as_well_the_claim_does_not_hold(tmp_path, confused_by_reflection):
     summary = run_trials(_config(ScriptedLLM(confused_by_reflection), tasks=6), tmp_path)
     mem, ret = summary["arms"]["memory"], summary["arms"]["retry"]
     assert [e["mean"] for e in ret["success_by_trial"]] == sorted(e["mean"] for e in ret["success_by_trial"])
@@ -83,13 +82,13 @@ def test_when_retries_do_as_well_the_claim_does_not_hold(tmp_path):
     assert "reflection helps: did not hold" in (tmp_path / "report.md").read_text()
     # retries of one task are sampled with different seeds (temperature > 0, seeded per trial)
     by_question: dict[str, set[int]] = {}
-    for question, seed in SEEN:
+    for question, seed in confused_by_reflection.seen:
         by_question.setdefault(question, set()).add(seed)
     assert by_question and all(len(s) > 1 for s in by_question.values())
     assert ret["distinct_retries"] is not None
 
 
-def test_one_seed_is_not_judged_and_a_run_resumes(tmp_path):
+def test_one_seed_is_not_judged_and_a_run_resumes(tmp_path, learns_from_reflection):
     llm = ScriptedLLM(learns_from_reflection)
     config = _config(llm, seeds=(0,), tasks=2, trials=2)
     first = run_trials(config, tmp_path)
@@ -104,7 +103,7 @@ def test_one_seed_is_not_judged_and_a_run_resumes(tmp_path):
         run_trials(_config(llm, seeds=(0,), tasks=3, trials=2), tmp_path, resume=True)
 
 
-def test_the_tasks_are_held_out_and_the_config_is_checked(tmp_path):
+def test_the_tasks_are_held_out_and_the_config_is_checked(tmp_path, learns_from_reflection):
     import gymnasium as gym
 
     from toolgym.splits import task_split
@@ -119,11 +118,11 @@ def test_the_tasks_are_held_out_and_the_config_is_checked(tmp_path):
             _config("tiny", **bad)
 
 
-def test_the_repair_arm_runs_the_closed_loop_reflector(tmp_path):
+def test_the_repair_arm_runs_the_closed_loop_reflector(tmp_path, calc_step):
     def repairing(prompt, params):
         text = prompt_text(prompt)
         if "Previous trial:" in text:
-            return _calc_then_finish(text)
+            return calc_step(text)
         return " Guess.\nAction 1: finish[12345]"
 
     summary = run_trials(_config(ScriptedLLM(repairing), arms=("repair", "retry"), tasks=2), tmp_path)
