@@ -121,6 +121,11 @@ class RepairPolicy(BasePolicy):
         self.max_trials = max_trials
         self.llm = make_llm(llm)
         self.agent = _base_policy(self.llm, base, dict(kwargs))
+        if self.vote and max_trials > 2 and self.agent.params.temperature <= 0:
+            raise ConfigError(
+                "RepairPolicy: vote=True with max_trials > 2 votes over several samples of M, which are copies of "
+                "each other at temperature 0; expected temperature > 0 (and a seed, for reproducible samples)."
+            )
         r_kwargs = dict(kwargs, thoughts=False) if base == "act" else dict(kwargs)
         r_llm = self.llm if reflector_llm is None else make_llm(reflector_llm)
         self.reflector = ClosedLoopReflector(r_llm, feedback=self.feedback, attempt_steps=attempt_steps, **r_kwargs)

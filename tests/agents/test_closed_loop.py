@@ -87,7 +87,7 @@ def test_no_prompt_of_the_repair_policy_contains_the_gold_answer(env_id, task_id
     task_ids = task_ids or task_split(gym.make(env_id), "train", 3)
     golds = {t: _gold(env_id, t) for t in task_ids}
     llm = ScriptedLLM(["I should check more carefully.\nAction 1: finish[still wrong]"])
-    options = {"feedback": mode == "feedback", "vote": mode == "vote"}
+    options = {"feedback": mode == "feedback", "vote": mode == "vote", "temperature": 0.7, "seed": 0}
     policy = make_policy("repair", llm=llm, max_trials=3, max_tokens=32, **options)
     eps = rollout(policy, env_id, task_ids=task_ids, num_envs=2, max_steps=3)
     assert all(e.result.metadata["trials"] == 3 + (mode == "vote") for e in eps)

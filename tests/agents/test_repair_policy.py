@@ -86,7 +86,8 @@ def test_vote_runs_every_trial_blind_and_submits_the_majority(calc_step):
 def test_vote_can_overrule_a_correct_repair(repairing):
     """M wrong twice, R right once: the majority is wrong and so is the episode."""
     llm = ScriptedLLM(repairing)
-    eps = rollout(make_policy("repair", llm=llm, max_trials=3, vote=True), ARITH, task_ids=TASKS[:2])
+    policy = make_policy("repair", llm=llm, max_trials=3, vote=True, temperature=0.7, seed=0)
+    eps = rollout(policy, ARITH, task_ids=TASKS[:2])
     for e in eps:
         assert e.result.metadata["trial_success"] == [False, True, False, False]
         assert not e.result.success
@@ -107,7 +108,9 @@ def test_options_and_refusals():
         RepairPolicy(ScriptedLLM(["x"]), vote=True, feedback=True)
     with pytest.raises(ConfigError, match="max_trials"):
         RepairPolicy(ScriptedLLM(["x"]), max_trials=0)
-    p = RepairPolicy(ScriptedLLM(["x"]), vote=True, max_trials=4)
+    with pytest.raises(ConfigError, match="temperature"):  # M's samples would all be the same
+        RepairPolicy(ScriptedLLM(["x"]), vote=True, max_trials=3)
+    p = RepairPolicy(ScriptedLLM(["x"]), vote=True, max_trials=4, temperature=0.7)
     assert not p.feedback and not p.reflector.feedback
     assert [p.role(t) for t in range(5)] == ["agent", "reflector", "agent", "reflector", "vote"]
     q = RepairPolicy(ScriptedLLM(["x"]), base="cot", reflector_llm=ScriptedLLM(["y"]))
