@@ -138,7 +138,7 @@ class RepairPolicy(BasePolicy):
 
         Example:
             >>> from toolgym.agents.llm.scripted import ScriptedLLM
-            >>> p = RepairPolicy(ScriptedLLM(["x"]), max_trials=3, vote=True)
+            >>> p = RepairPolicy(ScriptedLLM(["x"]), max_trials=3, vote=True, temperature=0.7)
             >>> [p.role(t) for t in range(4)]
             ['agent', 'reflector', 'agent', 'vote']
         """
