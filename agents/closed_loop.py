@@ -165,14 +165,34 @@ class ClosedLoopReflector(ReActPolicy):
             ConfigError: No attempt is registered for the episode, or the env puts the gold answer into its
                 feedback (VQA's ``reveal_answer=True``) while the reflector shows the feedback.
         """
+        self._check_env(env)
+        attempt = self.attempt(str(info.get("task_id", "")), info.get("reset_seed"))
+        self.start(attempt, observation, info, env=env, slot=slot)
+
+    def start(
+        self,
+        attempt: Attempt,
+        observation: Any,
+        info: Mapping[str, Any],
+        *,
+        env: gym.Env | None = None,
+        slot: int = 0,
+    ) -> None:
+        """Start an episode that re-solves ``attempt`` (given, not looked up: for policies that hold it themselves).
+
+        Raises:
+            ConfigError: The env puts the gold answer into its feedback while the reflector shows the feedback.
+        """
+        self._check_env(env)
+        super().reset(observation, info, env=env, slot=slot)
+        self.episode(slot)["attempt"] = attempt
+
+    def _check_env(self, env: gym.Env | None) -> None:
         if self.feedback and env is not None and getattr(env.unwrapped, "reveal_answer", False):
             raise ConfigError(
                 "ClosedLoopReflector: expected an env whose feedback does not reveal the gold answer, got one made "
                 "with reveal_answer=True. Make it with reveal_answer=False, or use feedback=False."
             )
-        attempt = self.attempt(str(info.get("task_id", "")), info.get("reset_seed"))
-        super().reset(observation, info, env=env, slot=slot)
-        self.episode(slot)["attempt"] = attempt
 
     def memory_text(self, slot: int) -> str:
         """The failed attempt (and the feedback, unless ``feedback=False``) for the prompt."""

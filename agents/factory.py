@@ -115,7 +115,7 @@ def make_policy(name: str, **config: Any) -> Policy:
     Args:
         name: A name from :func:`list_policies`: ``"expert"``, ``"random"``, ``"scripted"``, and the prompting
             methods ``"io"``, ``"cot"``, ``"cot-sc"``, ``"act"``, ``"react"``, ``"react-cot-sc"``,
-            ``"reflexion"``, ``"fireact"``.
+            ``"reflexion"``, ``"repair"``, ``"fireact"``.
         **config: The policy's options (see :func:`policy_options`). Language-model policies take
             ``llm=``: an :class:`~toolgym.agents.base.LLM`, a spec string such as ``"hf:Qwen/Qwen2.5-0.5B"``,
             ``"openai:gpt-4o-mini"`` or ``"tiny"``, or a dict such as ``{"backend": "openai", "model": ...,
@@ -196,6 +196,11 @@ register_policy(
     order="cot-sc-react",
 )
 register_policy("reflexion", "toolgym.agents.reflexion:ReflexionPolicy", "Reflexion: retry with self-reflections")
+register_policy(
+    "repair",
+    "toolgym.agents.repair_policy:RepairPolicy",
+    "Re-ReST at inference: the agent, then the closed-loop reflector re-solves each failed trial (vote=True: SC)",
+)
 register_policy(
     "closed-loop-reflector",
     "toolgym.agents.closed_loop:ClosedLoopReflector",

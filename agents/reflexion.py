@@ -18,9 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from toolgym.agents.base import BasePolicy
 from toolgym.agents.llm import make_llm
-from toolgym.agents.prompting.answer import AnswerPolicy, _base_policy
-from toolgym.agents.prompting.policy import _init_options
-from toolgym.agents.prompting.react import ReActPolicy
+from toolgym.agents.prompting.answer import _base_policy, base_method_options
 from toolgym.agents.reflectors import VerbalReflector, render_attempt
 from toolgym.error import ConfigError
 
@@ -53,8 +51,7 @@ class ReflexionPolicy(BasePolicy):
     @classmethod
     def accepted_options(cls) -> dict[str, inspect.Parameter]:
         """Its own options and those of the base methods (``base`` picks the method)."""
-        options = _init_options(cls, ReActPolicy, AnswerPolicy)
-        return {k: v for k, v in options.items() if k not in ("cot", "thoughts")}
+        return base_method_options(cls)
 
     def __init__(
         self,

@@ -298,6 +298,58 @@ def tool_choice_command(
     console.print(f"Results: {out / 'results.json'}; plot: {out / 'pareto.png'}")
 
 
+@app.command("trials")
+def trials_command(
+    env: Annotated[str, typer.Argument(help="The env id.")] = "toolgym/ToolChoice-Arithmetic-v0",
+    llm: Annotated[str, typer.Option(help="Model spec: tiny, gemma, hf:..., openai:..., or a JSON dict.")] = "tiny",
+    trials: Annotated[int, typer.Option(min=1, help="Trials per task (N).")] = 3,
+    tasks: Annotated[int, typer.Option(min=1, help="Held-out tasks, the first of the test split (K).")] = 10,
+    seeds: Annotated[int, typer.Option(min=1, help="Replicate seeds (0..S-1).")] = 3,
+    arms: Annotated[str, typer.Option(help="Comma-separated arms among memory, retry, repair.")] = "memory,retry",
+    base: Annotated[str, typer.Option(help="Each trial's method: react, act, cot or io.")] = "react",
+    temperature: Annotated[float, typer.Option(min=0.0, help="Sampling temperature (> 0).")] = 0.7,
+    max_tokens: Annotated[int, typer.Option(min=1, help="Completion tokens per model call.")] = 128,
+    examples: Annotated[str, typer.Option(help="Few-shot examples: auto, published, written, expert, none.")] = "auto",
+    max_steps: Annotated[int | None, typer.Option(min=1, help="The env's step limit per trial.")] = None,
+    num_envs: Annotated[int, typer.Option(min=1, help="Episodes side by side (batched model calls).")] = 4,
+    env_kwargs: Annotated[str, typer.Option(help="The env's arguments as JSON, e.g. '{\"difficulty\": 2}'.")] = "{}",
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder (default runs/trials).")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue a killed run in --out.")] = False,
+) -> None:
+    """Reflexion as a learning curve: success by trial, reflection memory vs plain retries, 95% CIs over seeds."""
+    import json
+
+    from toolgym.benchmarks.trials import TrialsConfig, run_trials, verdict_line
+    from toolgym.error import ConfigError
+
+    try:
+        config = TrialsConfig(
+            env=env,
+            env_kwargs=json.loads(env_kwargs),
+            llm=json.loads(llm) if llm.lstrip().startswith("{") else llm,
+            trials=trials,
+            tasks=tasks,
+            seeds=tuple(range(seeds)),
+            arms=tuple(a.strip() for a in arms.split(",") if a.strip()),
+            base=base,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            examples=examples,
+            max_steps=max_steps,
+            num_envs=num_envs,
+        )
+        out = out or Path("runs") / "trials"
+        console = _console()
+        summary = run_trials(
+            config, out, resume=resume, on_run=lambda arm, seed, _: console.print(f"done: {arm} seed {seed}")
+        )
+    except (ConfigError, json.JSONDecodeError) as exc:
+        raise _fail(exc, 2) from None
+    console.print((out / "report.md").read_text(encoding="utf-8"), markup=False)
+    console.print(verdict_line(summary), markup=False)
+    console.print(f"Results: {out / 'summary.json'}; plot: {out / 'trials.png'}")
+
+
 @app.command("report")
 def report_command(
     run_dir: Annotated[Path, typer.Argument(help="A run folder written by `toolgym bench`.")],

@@ -32,6 +32,22 @@ def make_env():
         env.close()
 
 
+def calc_then_finish(text: str) -> str:
+    """A scripted ReAct step on ToolChoice-Arithmetic: calc the question's expression, then finish with its value."""
+    episode = text.rsplit("Question:", 1)[1]
+    if "Observation 1:" in episode:
+        value = episode.split("Observation 1: ", 1)[1].split("\n", 1)[0]
+        return f" The calculator says {value}.\nAction 2: finish[{value}]"
+    task = text.rsplit("Question: What is ", 1)[1].split("?", 1)[0]
+    return f" I will compute it.\nAction 1: calc[{task}]"
+
+
+@pytest.fixture
+def calc_step():
+    """:func:`calc_then_finish`, for scripted models that solve arithmetic when their prompt says they should."""
+    return calc_then_finish
+
+
 def require_binary(name: str) -> pytest.MarkDecorator:
     """Skip unless an executable is on PATH."""
     return pytest.mark.skipif(shutil.which(name) is None, reason=f"{name} is not installed")

@@ -20,7 +20,7 @@ from toolgym.error import ConfigError
 if TYPE_CHECKING:
     import gymnasium as gym
 
-__all__ = ["AnswerPolicy", "SelfConsistencyPolicy"]
+__all__ = ["AnswerPolicy", "SelfConsistencyPolicy", "base_method_options"]
 
 _ANSWER = re.compile(r"(?im)^\s*(?:final\s+)?answer\s*:\s*")
 
@@ -145,8 +145,7 @@ class SelfConsistencyPolicy(BasePolicy):
     @classmethod
     def accepted_options(cls) -> dict[str, inspect.Parameter]:
         """Its own options and those of the base methods (``base`` picks the method)."""
-        options = _init_options(cls, ReActPolicy, AnswerPolicy)
-        return {k: v for k, v in options.items() if k not in ("cot", "thoughts")}
+        return base_method_options(cls)
 
     def __init__(self, llm: Any, *, k: int = 21, temperature: float = 0.7, base: str = "cot", **kwargs: Any) -> None:
         """Create the policy (see the class docstring)."""
@@ -230,6 +229,15 @@ class SelfConsistencyPolicy(BasePolicy):
     def act(self, observation: Any, info: Mapping[str, Any], *, slot: int = 0) -> str:
         """The majority action of one episode."""
         return self.act_batch([observation], [info], slots=[slot])[0]
+
+
+def base_method_options(cls: type) -> dict[str, inspect.Parameter]:
+    """The options of a policy built over a base method (``base=``): its own and those of every base method.
+
+    ``cot`` and ``thoughts`` are left out: ``base`` sets them.
+    """
+    options = _init_options(cls, ReActPolicy, AnswerPolicy)
+    return {k: v for k, v in options.items() if k not in ("cot", "thoughts")}
 
 
 def _base_policy(llm: Any, base: str, kwargs: dict[str, Any]) -> LLMPolicy:

@@ -198,7 +198,8 @@ def oracle_llm(env, *, wrong_first_trial=False, **kwargs):
     It reads the format from the prompt's end: ``Thought i:`` (ReAct), ``Action i:`` (Act or ReAct's
     re-ask), ``>`` (ALFWorld transcript), ``Let's think step by step.`` (CoT), ``Answer:`` (IO), the chat
     format, the Alpaca format, and the reflection prompts. With ``wrong_first_trial`` it answers wrongly
-    unless the prompt holds a reflection (a scripted agent that learns from its reflection).
+    unless the prompt holds a reflection or a previous trial (a scripted agent that learns from its reflection, or
+    a closed-loop reflector that repairs the trial).
     """
     base = env.unwrapped
     adapter = EnvAdapter.from_env(env)
@@ -224,7 +225,7 @@ def oracle_llm(env, *, wrong_first_trial=False, **kwargs):
             return " I answered without checking. I should follow the expert plan step by step."
         if text.rstrip().endswith("Reflection: I should have"):
             return f" followed the plan.\nThought 1: Do it right.\nAction 1: {final_action()}\nObservation 1: done"
-        wrong = wrong_first_trial and "follow the expert plan" not in text
+        wrong = wrong_first_trial and "follow the expert plan" not in text and "Previous trial:" not in text
         action = "finish[definitely wrong]" if wrong else base.expert_action()
         if wrong and adapter.transcript:
             action = "look"

@@ -1,4 +1,5 @@
-"""ReAct, Reflexion and CoT-SC end to end on every registered env (scripted oracle completions and the tiny model)."""
+"""ReAct, Reflexion, the repair policy and CoT-SC end to end on every registered env (scripted oracle completions
+and the tiny model)."""
 
 from __future__ import annotations
 
@@ -23,18 +24,20 @@ def _params():
 
 
 @pytest.mark.parametrize("env_id", _params())
-@pytest.mark.parametrize("method", ["react", "reflexion", "cot-sc"])
+@pytest.mark.parametrize("method", ["react", "reflexion", "repair", "cot-sc"])
 def test_methods_with_oracle_completions(env_id, method, oracle):
     env = gym.make(env_id)
     options = {"k": 3} if method == "cot-sc" else {}
-    llm = oracle(env, wrong_first_trial=method == "reflexion")
+    llm = oracle(env, wrong_first_trial=method in ("reflexion", "repair"))
     eps = rollout(make_policy(method, llm=llm, **options), [env], episodes=1)
     result = eps[0].result
     assert result.error is None
     if getattr(env.unwrapped, "expert_solves_all", True):
         assert result.success, [s.action for s in eps[0].trajectory.steps]
-    if method == "reflexion" and result.success:
+    if method in ("reflexion", "repair") and result.success:
         assert result.metadata["trial_success"][-1] is True
+    if method == "repair":  # the first trial was wrong: the reflector re-solved the task
+        assert result.metadata["trial_success"][0] is False and result.metadata["trials"] >= 2
 
 
 @pytest.mark.parametrize("env_id", _params())

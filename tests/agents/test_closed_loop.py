@@ -73,6 +73,38 @@ def test_no_reflector_prompt_contains_the_gold_answer(env_id, task_ids, feedback
     assert set(by_task) == set(task_ids)
 
 
+@pytest.mark.parametrize(
+    ("env_id", "task_ids"),
+    [(ARITH, ["L3-0", "L4-0", "L5-1"]), (MULTIHOP, None)],
+    ids=["arithmetic", "multihop"],
+)
+@pytest.mark.parametrize("mode", ["feedback", "nofeedback", "vote"])
+def test_no_prompt_of_the_repair_policy_contains_the_gold_answer(env_id, task_ids, mode):
+    """The same check for ``make_policy("repair")``: M's trials and R's (which see M's failed trials) alike."""
+    from toolgym.agents import rollout
+    from toolgym.splits import task_split
+
+    task_ids = task_ids or task_split(gym.make(env_id), "train", 3)
+    golds = {t: _gold(env_id, t) for t in task_ids}
+    llm = ScriptedLLM(["I should check more carefully.\nAction 1: finish[still wrong]"])
+    options = {"feedback": mode == "feedback", "vote": mode == "vote", "temperature": 0.7, "seed": 0}
+    policy = make_policy("repair", llm=llm, max_trials=3, max_tokens=32, **options)
+    eps = rollout(policy, env_id, task_ids=task_ids, num_envs=2, max_steps=3)
+    assert all(e.result.metadata["trials"] == 3 + (mode == "vote") for e in eps)
+    reflector_prompts = 0
+    for p in llm.prompts:
+        text = prompt_text(p)
+        task = next(t for t in task_ids if f"Question: {_question(env_id, t)}" in text)
+        assert golds[task] not in text, f"the gold answer {golds[task]!r} leaked into a prompt"
+        assert "gold" not in text.lower()
+        if "Previous trial:" in text:
+            reflector_prompts += 1
+            assert "finish[still wrong]" in text
+            assert ("Feedback:" in text) is (mode == "feedback")
+            assert ("reward =" in text.split("Previous trial:", 1)[1]) is (mode != "vote")  # vote: shown blind
+    assert reflector_prompts == len(task_ids) * (1 if mode == "vote" else 2)
+
+
 def _question(env_id: str, task_id: str) -> str:
     env = gym.make(env_id)
     obs, _ = env.reset(seed=0, options={"task_id": task_id})
