@@ -30,6 +30,8 @@ from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from toolgym.benchmarks.plots import pyplot
 from toolgym.benchmarks.stats import estimate
 from toolgym.benchmarks.yamlio import load_yaml
@@ -278,6 +280,22 @@ def _budget(results: Mapping[int, Mapping[str, Any]]) -> dict[str, float]:
     return {k: sum(float(t.get(k, 0)) for t in totals) / max(len(totals), 1) for k in keys}
 
 
+def _reward_curve(by_seed: Mapping[int, Mapping[str, Any]], window: int = 5) -> list[dict[str, Any]]:
+    """GRPO's training reward per step, the mean over seeds with a 95% interval.
+
+    The reward is the true return of the sampled episodes (also in the control); each seed's curve is first
+    averaged over a trailing window of ``window`` steps.
+    """
+    steps = min(len(r["curve"]) for r in by_seed.values())
+    out = []
+    for i in range(steps):
+        lo = max(0, i + 1 - window)
+        per_seed = {s: [float(np.mean([c["reward"] for c in r["curve"][lo : i + 1]]))] for s, r in by_seed.items()}
+        e = estimate(per_seed, bounds=(-1.0, 1.0))
+        out.append({"step": i + 1, "mean": e.mean, "lo": e.lo, "hi": e.hi, "n": e.n})
+    return out
+
+
 def summarize(recipe: Recipe, results: Mapping[str, Mapping[int, Mapping[str, Any]]]) -> dict[str, Any]:
     """Aggregate per-seed results into means with 95% CIs, budgets, held-out checks and claims."""
     arms: dict[str, Any] = {}
@@ -302,6 +320,7 @@ def summarize(recipe: Recipe, results: Mapping[str, Mapping[int, Mapping[str, An
                         "per_seed": {s: r[key] for s, r in by_seed.items()},
                     }
                 row["grpo_steps"] = sorted({r["grpo_steps"] for r in by_seed.values()})
+                row["reward_curve"] = _reward_curve(by_seed)
         else:
             iters = sorted({c["iteration"] for r in by_seed.values() for c in r["curve"]})
             curve = []
@@ -408,6 +427,11 @@ def report_markdown(summary: Mapping[str, Any]) -> str:
             for arm, r in arms.items():
                 keys = ("reward_before", "reward_after", "success_before", "success_after")
                 lines.append(f"| {arm} | " + " | ".join(_fmt(r["sampled_" + k]) for k in keys) + " |")
+        if all(r.get("reward_curve") for r in arms.values()):
+            lines += ["", "Training reward (the sampled episodes' true returns, 5-step mean; first and last step):", ""]
+            for arm, r in arms.items():
+                first, last = r["reward_curve"][min(4, len(r["reward_curve"]) - 1)], r["reward_curve"][-1]
+                lines.append(f"- {arm}: step {first['step']} {_fmt(first)} → step {last['step']} {_fmt(last)}")
     else:
         iters = sorted({c["iteration"] for r in arms.values() for c in r["curve"]})
         base = any("base_test_success" in r for r in arms.values())
@@ -471,10 +495,27 @@ def report_markdown(summary: Mapping[str, Any]) -> str:
 
 
 def plot_summary(summary: Mapping[str, Any], path: str | Path) -> Path:
-    """A PNG: success before/after per arm (FireAct) or test success per iteration with 95% bands (ReST-EM)."""
+    """A PNG: success before/after per arm, or test success per iteration with 95% bands (ReST-EM).
+
+    GRPO runs also get their training reward curves, beside the bars.
+    """
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
     arms = summary["arms"]
+    curves = summary["method"] == "grpo" and all(r.get("reward_curve") for r in arms.values())
+    fig, axes = plt.subplots(1, 2 if curves else 1, figsize=(11.0 if curves else 6.4, 4.0), squeeze=False)
+    ax = axes[0][0]
+    if curves:
+        right = axes[0][1]
+        for arm, r in arms.items():
+            xs = [c["step"] for c in r["reward_curve"]]
+            right.plot(xs, [c["mean"] for c in r["reward_curve"]], label=arm)
+            right.fill_between(
+                xs, [c["lo"] for c in r["reward_curve"]], [c["hi"] for c in r["reward_curve"]], alpha=0.2
+            )
+        right.set_xlabel("GRPO step")
+        right.set_ylabel("training reward (5-step mean, tool costs in)")
+        right.set_title("reward of the sampled episodes, 95% band over seeds")
+        right.legend()
     if summary["method"] in ("fireact", "grpo"):
         names = list(arms)
         for j, key in enumerate(("success_before", "success_after")):

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from toolgym.benchmarks.training import builtin_recipes, load_recipe, report_markdown, summarize
@@ -102,6 +103,38 @@ def test_rest_em_summaries_give_a_curve_per_arm(tmp_path):
     assert summary["arms"]["rest_em"]["curve"][1]["test_success"]["mean"] == pytest.approx(0.55)
     assert "| rest_em |" in report_markdown(summary)
     assert plot_summary(summary, tmp_path / "curve.png").stat().st_size > 1000
+
+
+def test_grpo_summaries_give_sampled_metrics_a_reward_curve_and_claims_across_metrics(tmp_path):
+    from toolgym.benchmarks.training import plot_summary
+
+    recipe = load_recipe("grpo-tool-choice", ["seeds=[1,2,3]"])
+
+    def run(before, after, rewards):
+        out = {"eval_tasks": 37, "grpo_steps": len(rewards), "held_out": {"held_out": True}, "ledger": {"total": {}}}
+        for key, value in (("reward", after), ("success", after)):
+            out |= {f"{key}_before": before, f"{key}_after": value}
+            out |= {f"sampled_{key}_before": before, f"sampled_{key}_after": value}
+        return out | {"curve": [{"step": i + 1, "reward": r} for i, r in enumerate(rewards)]}
+
+    rising, flat = [0.3, 0.4, 0.5, 0.6, 0.7, 0.8], [0.3, 0.3, 0.2, 0.3, 0.3, 0.3]
+    results = {
+        "grpo": {s: run(0.3, 0.8 + 0.01 * s, rising) for s in (1, 2, 3)},
+        "shuffled": {s: run(0.3, 0.25 + 0.01 * s, flat) for s in (1, 2, 3)},
+        "rft": {s: run(0.3, 0.82 + 0.01 * s, rising) for s in (1, 2, 3)},
+    }
+    summary = summarize(recipe, results)
+    grpo = summary["arms"]["grpo"]
+    assert grpo["sampled_reward_after"]["mean"] == pytest.approx(0.82) and grpo["sampled_reward_after"]["n"] == 3
+    # the curve: each seed's trailing 5-step mean, then the mean over seeds
+    assert [c["step"] for c in grpo["reward_curve"]] == [1, 2, 3, 4, 5, 6]
+    assert grpo["reward_curve"][-1]["mean"] == pytest.approx(np.mean(rising[1:]))
+    held = [c["held"] for c in summary["claims"]]
+    # above the control (both metrics), above M0, rft above the control; not above rft (it is higher)
+    assert held == [True, True, True, True, False]
+    text = report_markdown(summary)
+    assert "Sampled at the rollouts' temperature" in text and "Training reward" in text
+    assert plot_summary(summary, tmp_path / "curve.png").stat().st_size > 0
 
 
 def test_rerest_summaries_report_the_equal_compute_match():
