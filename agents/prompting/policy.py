@@ -212,13 +212,15 @@ class LLMPolicy(BasePolicy):
 
     # ------------------------------------------------------------------------------------------ batching
     def _prompt(self, slot: int) -> Any:
-        raise NotImplementedError
+        """The prompt of ``slot``'s next call (abstract: each method renders its own)."""
+        raise NotImplementedError(f"{type(self).__name__}: an LLMPolicy must define _prompt")
 
     def _stop(self, slot: int) -> tuple[str, ...]:
         return ()
 
     def _parse(self, slot: int, completion: Completion) -> AgentAction:
-        raise NotImplementedError
+        """The action a completion gives (abstract: each method parses its own format)."""
+        raise NotImplementedError(f"{type(self).__name__}: an LLMPolicy must define _parse")
 
     def _repair(self, slots: list[int], actions: list[AgentAction]) -> list[AgentAction]:
         """A second chance for outputs without an action (ReAct); default: none."""
