@@ -721,6 +721,8 @@ def _train_rft(
     """
     import torch
 
+    from toolgym.algorithms.sft import _pad_batch, masked_lm_loss
+
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=settings.learning_rate, weight_decay=0.0)
     tasks = list(dict.fromkeys(prompt_tasks.values()))
@@ -736,22 +738,10 @@ def _train_rft(
         rows = [t.to_tensors() for t in trajs if t.success]
         entry: dict[str, Any] = {"step": step + 1, "reward": float(np.mean([t.episode_return for t in trajs]))}
         if rows:
-            width = max(len(r["input_ids"]) for r in rows)
-            ids = torch.full((len(rows), width), pad, dtype=torch.long)
-            labels = torch.full((len(rows), width), -100, dtype=torch.long)
-            mask = torch.zeros((len(rows), width), dtype=torch.long)
-            for i, r in enumerate(rows):  # right-padded: positions are those the ids were sampled at
-                n = len(r["input_ids"])
-                ids[i, :n], labels[i, :n], mask[i, :n] = (
-                    torch.as_tensor(r["input_ids"]),
-                    torch.as_tensor(r["labels"]),
-                    1,
-                )
-            model.train()
-            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits[:, :-1]
-            loss = torch.nn.functional.cross_entropy(
-                logits.reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1).to(device), ignore_index=-100
-            )
+            model.train()  # right-padded: the positions are those the ids were sampled at
+            inputs = {k: v.to(device) for k, v in _pad_batch(rows, pad).items()}
+            total, count = masked_lm_loss(model, inputs)
+            loss = total / max(int(count), 1)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
