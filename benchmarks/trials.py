@@ -34,13 +34,15 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from toolgym.algorithms.runio import read_json, write_json
 from toolgym.benchmarks.plots import pyplot
-from toolgym.benchmarks.stats import estimate
+from toolgym.benchmarks.stats import estimate, t_interval
 from toolgym.error import ConfigError
 from toolgym.records import to_jsonable
 
-__all__ = ["ARMS", "TrialsConfig", "arm_policy", "report_markdown", "run_trials", "summarize"]
+__all__ = ["ARMS", "TrialsConfig", "arm_policy", "held_out_check", "report_markdown", "run_trials", "summarize"]
 
 #: The arms :func:`run_trials` knows (see the module docstring).
 ARMS = ("memory", "retry", "repair")
@@ -131,6 +133,47 @@ def arm_policy(config: TrialsConfig, arm: str, llm: Any, seed: int) -> Any:
     raise ConfigError(f"arm_policy: expected an arm among {list(ARMS)}, got {arm!r}.")
 
 
+def held_out_check(env: Any, config: TrialsConfig, task_ids: Sequence[str]) -> dict[str, Any]:
+    """Check that the evaluated tasks are held out: all in the ``test`` split, none a few-shot example's question.
+
+    The examples are those the arms' base method gets on each task (:func:`~toolgym.agents.prompting.fewshot.
+    select_examples` with the config's ``examples`` source). A task and an example share a question when one's
+    normalised text contains the other's (the task's text is its whole first observation).
+
+    Args:
+        env: The env (made from ``config``); it is reset to each task.
+        config: The experiment.
+        task_ids: The evaluated tasks.
+
+    Returns:
+        A JSON-ready dict: ``disjoint``, the tasks' split counts, the number of distinct example questions and the
+        shared ones (first 10).
+    """
+    from toolgym.agents.prompting.fewshot import select_examples
+    from toolgym.splits import normalize_question, split_of
+
+    base = env.unwrapped
+    splits: dict[str, int] = {}
+    keys: list[str] = []
+    examples: set[str] = set()
+    for tid in task_ids:
+        observation, _ = base.reset(seed=0, options={"task_id": tid})
+        key = base.split_key()
+        keys.append(key)
+        splits[split_of(key)] = splits.get(split_of(key), 0) + 1
+        for ex in select_examples(env, config.base, observation, source=config.examples):
+            examples.add(normalize_question(ex.question))
+    shared = sorted({q for q in examples if q and any(q in k or k in q for k in keys)})
+    return {
+        "disjoint": not shared and set(splits) <= {"test"},
+        "tasks": len(task_ids),
+        "task_splits": splits,
+        "example_questions": len(examples),
+        "shared_questions": len(shared),
+        "shared_examples": shared[:10],
+    }
+
+
 def _run_arm(config: TrialsConfig, arm: str, llm: Any, seed: int, task_ids: Sequence[str]) -> dict[str, Any]:
     from toolgym.agents import rollout
     from toolgym.agents.base import mix_seed
@@ -176,8 +219,15 @@ def _est(per_seed: Mapping[int, Sequence[float]]) -> dict[str, Any]:
     return {"mean": e.mean, "lo": e.lo, "hi": e.hi, "n": e.n, "method": e.method}
 
 
-def summarize(config: TrialsConfig, results: Mapping[str, Mapping[int, Mapping[str, Any]]]) -> dict[str, Any]:
-    """The curves with 95% intervals, the budgets and the verdict, from per-arm, per-seed results."""
+def summarize(
+    config: TrialsConfig,
+    results: Mapping[str, Mapping[int, Mapping[str, Any]]],
+    held_out: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The curves with 95% intervals, the budgets and the verdict, from per-arm, per-seed results.
+
+    ``held_out`` (:func:`held_out_check`'s answer) is kept in the summary as it is.
+    """
     n = config.trials
     arms: dict[str, Any] = {}
     for arm, by_seed in results.items():
@@ -205,7 +255,30 @@ def summarize(config: TrialsConfig, results: Mapping[str, Mapping[int, Mapping[s
         "tasks": len(next(iter(next(iter(results.values())).values()))["tasks"]) if results else 0,
         "arms": arms,
         "verdict": verdict(arms, n),
+        "paired_last_trial": paired_difference(results, n),
+        "held_out": dict(held_out) if held_out is not None else None,
     }
+
+
+def paired_difference(results: Mapping[str, Mapping[int, Mapping[str, Any]]], trials: int) -> dict[str, Any] | None:
+    """Memory minus retry at the last trial, paired by seed (same tasks), with a 95% t interval over seeds.
+
+    Reported beside the verdict for information; the verdict's rule (non-overlapping intervals) is unchanged.
+    ``None`` without both arms or with fewer than two seeds run by both.
+    """
+    if "memory" not in results or "retry" not in results:
+        return None
+    seeds = sorted(set(results["memory"]) & set(results["retry"]))
+    if len(seeds) < 2:
+        return None
+
+    def last(res: Mapping[str, Any]) -> float:
+        rows = [_solved_by(r, trials)[-1] for r in res["tasks"]]
+        return sum(rows) / len(rows) if rows else 0.0
+
+    diffs = np.array([last(results["memory"][s]) - last(results["retry"][s]) for s in seeds])
+    lo, hi = t_interval(diffs)
+    return {"mean": float(diffs.mean()), "lo": lo, "hi": hi, "n": len(seeds)}
 
 
 def verdict(arms: Mapping[str, Any], trials: int) -> dict[str, Any]:
@@ -250,6 +323,13 @@ def report_markdown(summary: Mapping[str, Any]) -> str:
     ]
     for arm, r in summary["arms"].items():
         lines.append(f"| {arm} | {r['policy']} | " + " | ".join(_fmt(e) for e in r["success_by_trial"]) + " |")
+    h = summary.get("held_out")
+    if h:
+        lines += [
+            "",
+            f"Held out (checked in code): {h['tasks']} tasks, splits {h['task_splits']}; "
+            f"{h['example_questions']} few-shot example questions, {h['shared_questions']} shared with the tasks.",
+        ]
     lines += [
         "",
         "## Budget per seed (mean)",
@@ -270,6 +350,13 @@ def report_markdown(summary: Mapping[str, Any]) -> str:
         "",
         f"**{verdict_line(summary)}**",
     ]
+    d = summary.get("paired_last_trial")
+    if d:
+        lines += [
+            "",
+            f"Memory minus retry at trial {n}, paired by seed (for information): "
+            f"{d['mean']:+.3f} [{d['lo']:+.3f}, {d['hi']:+.3f}] ({d['n']} seeds).",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -344,10 +431,16 @@ def run_trials(
     env = gym.make(config.env, **dict(config.env_kwargs))  # the split does not depend on the step limit
     try:
         task_ids = task_split(env, "test", config.tasks)
+        if not task_ids:
+            raise ConfigError(f"toolgym trials: {config.env} has no tasks in its test split.")
+        held_out = held_out_check(env, config, task_ids)
     finally:
         env.close()
-    if not task_ids:
-        raise ConfigError(f"toolgym trials: {config.env} has no tasks in its test split.")
+    if not held_out["disjoint"]:
+        raise ConfigError(
+            f"toolgym trials: the evaluated tasks are not held out ({held_out}); use examples='none' or another "
+            "example source."
+        )
     llm = None
     results: dict[str, dict[int, dict[str, Any]]] = {}
     for arm in config.arms:
@@ -362,7 +455,7 @@ def run_trials(
             results.setdefault(arm, {})[int(seed)] = res
             if on_run is not None:
                 on_run(arm, int(seed), res)
-    summary = summarize(config, results)
+    summary = summarize(config, results, held_out)
     write_json(root / "summary.json", summary)
     _write_text(root / "report.md", report_markdown(summary))
     plot_trials(summary, root / "trials.png")

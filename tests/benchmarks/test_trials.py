@@ -7,7 +7,7 @@ import json
 import pytest
 
 from toolgym.agents.llm.scripted import ScriptedLLM, prompt_text
-from toolgym.benchmarks.trials import TrialsConfig, run_trials
+from toolgym.benchmarks.trials import TrialsConfig, held_out_check, run_trials
 from toolgym.error import ConfigError
 
 LESSON = "I guessed instead of computing. Next time I will use the calculator."
@@ -69,6 +69,8 @@ def test_memory_rises_retries_stay_flat_and_the_claim_holds(tmp_path, learns_fro
     assert "reflection helps: HELD" in report and "| memory | reflexion |" in report
     assert (tmp_path / "trials.png").read_bytes().startswith(b"\x89PNG")
     assert json.loads((tmp_path / "summary.json").read_text())["verdict"]["holds"] is True
+    assert summary["paired_last_trial"] == {"mean": 1.0, "lo": 1.0, "hi": 1.0, "n": 2}
+    assert "Memory minus retry at trial 3, paired by seed (for information): +1.000" in report
     assert not list(tmp_path.rglob("*.tmp"))
 
 
@@ -116,6 +118,25 @@ def test_the_tasks_are_held_out_and_the_config_is_checked(tmp_path, learns_from_
     for bad in ({"temperature": 0.0}, {"arms": ("memory", "nope")}, {"trials": 0}):
         with pytest.raises(ConfigError):
             _config("tiny", **bad)
+
+
+def test_the_held_out_check_is_written_and_catches_an_example_task(tmp_path, learns_from_reflection):
+    import gymnasium as gym
+
+    from toolgym.splits import task_split
+
+    config = _config(ScriptedLLM(learns_from_reflection), tasks=2, seeds=(0,), arms=("retry",), examples="expert")
+    summary = run_trials(config, tmp_path)
+    held = summary["held_out"]
+    assert held["disjoint"] and held["task_splits"] == {"test": 2} and held["example_questions"] == 2
+    assert held["shared_questions"] == 0
+    assert (
+        "Held out (checked in code): 2 tasks, splits {'test': 2}; 2 few-shot example questions, 0 shared"
+        in (tmp_path / "report.md").read_text()
+    )
+    env = gym.make("toolgym/ToolChoice-Arithmetic-v0")
+    leaked = held_out_check(env, config, task_split(env, "examples", 2))  # the examples' own tasks
+    assert not leaked["disjoint"] and leaked["shared_questions"] == 2 and "test" not in leaked["task_splits"]
 
 
 def test_the_repair_arm_runs_the_closed_loop_reflector(tmp_path, calc_step):
