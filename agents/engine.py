@@ -11,11 +11,11 @@ Each episode yields an :class:`Episode`: the :class:`~toolgym.records.EpisodeRes
 (success, score, reward, tool costs, steps, tokens, wall time, error) and the full
 :class:`~toolgym.records.Trajectory` (every step with its thought, tool calls and costs).
 
-Budgets: ``max_steps`` caps the steps of an episode (on top of the env's own limit), ``episode_time_limit_s``
-its wall-clock time, and ``time_budget_s`` the whole run (no episode starts after it is spent, and the
-running ones stop). Failures are contained: an exception from the policy (a language-model backend that is
-down) or from an env marks that episode failed with the reason in ``EpisodeResult.error``, and the run goes
-on with the others.
+Budgets: ``max_steps`` caps the steps of each trial of an episode (on top of the env's own limit; a multi-trial
+policy may retry a trial it cut, as one the env truncated), ``episode_time_limit_s`` its wall-clock time, and
+``time_budget_s`` the whole run (no episode starts after it is spent, and the running ones stop). Failures are
+contained: an exception from the policy (a language-model backend that is down) or from an env marks that
+episode failed with the reason in ``EpisodeResult.error``, and the run goes on with the others.
 
 Multi-trial policies (Reflexion) define ``end_episodes(trajectories, infos, slots) -> list[bool]``; for each
 True the engine re-runs the same task (same seed and task id) in that slot, with ``info["trial"]`` counting
@@ -216,8 +216,9 @@ def rollout(
         seeds: Reset seeds, one per episode.
         task_ids: Task ids, one per episode (reset with ``options={"task_id": ...}``).
         num_envs: How many episodes run side by side.
-        max_steps: Stop an episode after this many steps (the last step is marked truncated); ``None`` leaves it
-            to the env's own limit.
+        max_steps: Stop an episode's trial after this many steps (the last step is marked truncated and the trial's
+            ``metadata["stopped_by"]`` is ``"max_steps"``; a multi-trial policy may retry it); ``None`` leaves it to
+            the env's own limit.
         episode_time_limit_s: Stop an episode that has run this long (``metadata["stopped_by"]``).
         time_budget_s: Stop the whole run after this long: running episodes stop, the rest never start.
         env_kwargs: Keyword arguments for ``gym.make`` when ``env`` is an id.
@@ -473,12 +474,10 @@ class _Engine:
         slot.env = fresh
 
     def _trajectory(self, slot: _Slot) -> Trajectory:
-        traj = Trajectory(
-            env_id=self.env_id,
-            task_id=slot.task_id,
-            question=slot.question,
-            metadata={"policy": self.policy_name, "seed": slot.spec.seed, "trial": slot.trial},
-        )
+        metadata: dict[str, Any] = {"policy": self.policy_name, "seed": slot.spec.seed, "trial": slot.trial}
+        if slot.stopped_by:
+            metadata["stopped_by"] = slot.stopped_by
+        traj = Trajectory(env_id=self.env_id, task_id=slot.task_id, question=slot.question, metadata=metadata)
         for step in slot.steps:
             traj = traj.with_step(step)
         if not slot.steps:  # success and score as the reset left them
@@ -501,7 +500,8 @@ class _Engine:
             self.slots[i].trials.append(self._trajectory(self.slots[i]))
         retry = [False] * len(ended)
         hook = getattr(self.policy, "end_episodes", None)
-        eligible = [i for i in ended if self.slots[i].error is None and self.slots[i].stopped_by is None]
+        # a trial cut by max_steps failed like one the env truncated: the policy may retry it; time limits end all
+        eligible = [i for i in ended if self.slots[i].error is None and self.slots[i].stopped_by in (None, "max_steps")]
         if callable(hook) and eligible and time.perf_counter() < self.deadline:
             try:
                 flags = list(
@@ -517,6 +517,7 @@ class _Engine:
             slot = self.slots[i]
             if again:
                 slot.trial += 1
+                slot.stopped_by = None
                 if self._reset(slot, i):
                     continue
             self._finish(slot, i, queue, done, already_appended=True)

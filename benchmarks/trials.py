@@ -66,7 +66,7 @@ class TrialsConfig:
         examples: Few-shot examples (``"auto"``, ``"none"``...).
         memory_size: Reflections kept by the memory arm.
         max_steps: Steps per trial, set as the env's own limit (``max_steps`` of ``gym.make``; ``None``: its
-            default). A step cap of the rollout engine would end the task, not the trial: no retry would follow.
+            default), so the env truncates the trial and the tool costs see the same limit as other runs.
         num_envs: Episodes side by side (one batched model call per round).
         policy: Other options given to every arm's policy.
     """

@@ -220,6 +220,16 @@ def test_multi_trial_hook_on_household_stops_after_max_trials():
         assert all(len(t.steps) == 2 and t.steps[-1].truncated for t in e.trials)
 
 
+def test_a_trial_cut_by_the_engines_step_cap_may_be_retried():
+    """The engine's max_steps caps each trial as the env's own limit does: Reflexion still gets its retries."""
+    policy = LookUntilOutOfTrials(max_trials=3)
+    eps = rollout(policy, "toolgym/Household-v0", episodes=2, max_steps=2, env_kwargs={"max_steps": 50})
+    for e in eps:
+        assert e.result.metadata["trials"] == 3 and e.result.metadata["stopped_by"] == "max_steps"
+        assert all(len(t.steps) == 2 and t.steps[-1].truncated for t in e.trials)
+        assert [t.metadata["stopped_by"] for t in e.trials] == ["max_steps"] * 3
+
+
 def test_on_episode_streams_results():
     seen = []
     rollout(make_policy("expert"), ARITH, episodes=3, num_envs=2, on_episode=seen.append)
