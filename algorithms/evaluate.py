@@ -16,6 +16,7 @@ from typing import Any
 import gymnasium as gym
 
 from toolgym.agents import rollout
+from toolgym.agents.base import Policy
 from toolgym.algorithms.ledger import Ledger
 from toolgym.error import ConfigError
 from toolgym.splits import overlap_report, task_questions
@@ -59,7 +60,7 @@ class EvalResult:
 
 
 def evaluate(
-    policy: Any,
+    policy: Policy,
     env: str,
     task_ids: Sequence[str],
     *,

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from toolgym.agents import make_policy
-from toolgym.agents.base import mix_seed
+from toolgym.agents.base import Policy, mix_seed
 from toolgym.agents.closed_loop import ClosedLoopReflector, attempt_specs
 from toolgym.agents.engine import EpisodeSpec
 from toolgym.algorithms.ledger import Ledger
@@ -366,7 +366,7 @@ class _Run:
             return fallback[0], fallback[1], summary
         return model, tok, summary
 
-    def _collect(self, policy: Any, specs: Sequence[EpisodeSpec], phase: str) -> list[Trajectory]:
+    def _collect(self, policy: Policy, specs: Sequence[EpisodeSpec], phase: str) -> list[Trajectory]:
         c = self.config
         return collect_episodes(
             policy,

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from toolgym.agents.base import Policy
 from toolgym.algorithms.evaluate import evaluate, held_out_report
 from toolgym.algorithms.fireact import FireActConfig, TrainSettings, _teacher_data, encode_for, student_policy
 from toolgym.algorithms.ledger import Ledger
@@ -87,7 +88,7 @@ def task_sets(config: Any, *, caller: str) -> TaskSets:
 
 
 def assess(
-    policy: Any,
+    policy: Policy,
     env: str,
     sets: TaskSets,
     *,

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from toolgym.agents import EpisodeSpec, rollout
-from toolgym.agents.base import mix_seed
+from toolgym.agents.base import Policy, mix_seed
 from toolgym.algorithms.ledger import Ledger
 from toolgym.error import ConfigError
 from toolgym.records import Step, Trajectory, append_jsonl, read_jsonl
@@ -48,7 +48,7 @@ __all__ = [
 
 
 def collect(
-    policy: Any,
+    policy: Policy,
     env: str,
     task_ids: Sequence[str],
     *,
@@ -104,7 +104,7 @@ def collect(
 
 
 def collect_episodes(
-    policy: Any,
+    policy: Policy,
     env: str,
     specs: Sequence[EpisodeSpec],
     *,

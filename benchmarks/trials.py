@@ -350,12 +350,12 @@ def report_markdown(summary: Mapping[str, Any]) -> str:
         "",
         f"**{verdict_line(summary)}**",
     ]
-    d = summary.get("paired_last_trial")
-    if d:
+    paired = summary.get("paired_last_trial")
+    if paired:
         lines += [
             "",
             f"Memory minus retry at trial {n}, paired by seed (for information): "
-            f"{d['mean']:+.3f} [{d['lo']:+.3f}, {d['hi']:+.3f}] ({d['n']} seeds).",
+            f"{paired['mean']:+.3f} [{paired['lo']:+.3f}, {paired['hi']:+.3f}] ({paired['n']} seeds).",
         ]
     return "\n".join(lines) + "\n"
 
