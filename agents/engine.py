@@ -19,7 +19,9 @@ episode failed with the reason in ``EpisodeResult.error``, and the run goes on w
 
 Multi-trial policies (Reflexion) define ``end_episodes(trajectories, infos, slots) -> list[bool]``; for each
 True the engine re-runs the same task (same seed and task id) in that slot, with ``info["trial"]`` counting
-the trials, and the :class:`Episode` keeps every trial.
+the trials, and the :class:`Episode` keeps every trial. A policy may also define ``trial_metadata(slot) ->
+dict``, read when each trial starts and kept in that trial's ``metadata`` (Reflexion: the reflections in its
+memory).
 """
 
 from __future__ import annotations
@@ -103,6 +105,7 @@ class _Slot:
     llm_s: float = 0.0
     error: str | None = None
     stopped_by: str | None = None
+    trial_meta: dict[str, Any] = field(default_factory=dict)
 
     @property
     def busy(self) -> bool:
@@ -450,6 +453,8 @@ class _Engine:
             slot.obs, slot.info = obs, info
             # the reset seed tells a sampling policy which episode this is (see LLMPolicy._sample_seeds)
             self.policy.reset(obs, {**info, "trial": slot.trial, "reset_seed": slot.spec.seed}, env=slot.env, slot=i)
+            hook = getattr(self.policy, "trial_metadata", None)
+            slot.trial_meta = dict(to_jsonable(hook(i))) if callable(hook) else {}
         except Exception as exc:
             slot.error = _describe(exc)
             logger.warning("episode %d: reset failed: %s", slot.index, slot.error)
@@ -474,7 +479,12 @@ class _Engine:
         slot.env = fresh
 
     def _trajectory(self, slot: _Slot) -> Trajectory:
-        metadata: dict[str, Any] = {"policy": self.policy_name, "seed": slot.spec.seed, "trial": slot.trial}
+        metadata: dict[str, Any] = {
+            **slot.trial_meta,
+            "policy": self.policy_name,
+            "seed": slot.spec.seed,
+            "trial": slot.trial,
+        }
         if slot.stopped_by:
             metadata["stopped_by"] = slot.stopped_by
         traj = Trajectory(env_id=self.env_id, task_id=slot.task_id, question=slot.question, metadata=metadata)

@@ -110,6 +110,10 @@ class ReflexionPolicy(BasePolicy):
         if pending:
             self.base.add_usage(slot, pending)
 
+    def trial_metadata(self, slot: int = 0) -> dict[str, Any]:
+        """What the trial starting in ``slot`` carries (the engine keeps it in the trial's metadata)."""
+        return {"reflections": self.reflections(slot)}
+
     def act(self, observation: Any, info: Mapping[str, Any], *, slot: int = 0) -> str:
         """The base method's next action."""
         return self.base.act(observation, info, slot=slot)

@@ -197,6 +197,7 @@ def _run_arm(config: TrialsConfig, arm: str, llm: Any, seed: int, task_ids: Sequ
                 "completion_tokens": int(ep.result.tokens.get("completion", 0)),
                 "env_steps": sum(len(t.steps) for t in trials),
                 "actions": [[s.action for s in t.steps] for t in trials],
+                "reflections": list(trials[-1].metadata.get("reflections", [])),
                 "error": ep.result.error,
             }
         )

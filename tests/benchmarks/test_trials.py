@@ -70,6 +70,9 @@ def test_memory_rises_retries_stay_flat_and_the_claim_holds(tmp_path, learns_fro
     assert (tmp_path / "trials.png").read_bytes().startswith(b"\x89PNG")
     assert json.loads((tmp_path / "summary.json").read_text())["verdict"]["holds"] is True
     assert summary["paired_last_trial"] == {"mean": 1.0, "lo": 1.0, "hi": 1.0, "n": 2}
+    rows = {arm: json.loads((tmp_path / arm / "seed-0.json").read_text())["tasks"] for arm in ("memory", "retry")}
+    assert all(r["reflections"] == [LESSON] for r in rows["memory"])  # what the solving trial had in its memory
+    assert all(r["reflections"] == [] for r in rows["retry"])
     assert "Memory minus retry at trial 3, paired by seed (for information): +1.000" in report
     assert not list(tmp_path.rglob("*.tmp"))
 
