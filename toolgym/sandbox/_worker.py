@@ -662,7 +662,14 @@ class Child:
         os.close(go_w)
         for r, _w in pipes:
             os.close(r)
-        self.become_sandboxed(scratch)
+        try:
+            self.become_sandboxed(scratch)
+        except BaseException:
+            try:  # the run this spare was made for reports the cause with its status 70
+                os.write(pipes[1][1], ("toolgym sandbox: spare setup failed:\n" + traceback.format_exc()).encode())
+            except BaseException:
+                pass
+            raise
         self.prepare([w for _r, w in pipes], [go_r])
         head = _read_exact(go_r, _HDR.size)
         body = _read_exact(go_r, _HDR.unpack(head)[0]) if head else None
