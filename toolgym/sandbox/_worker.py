@@ -544,15 +544,16 @@ class Janitor:
                 pass
         return stamps
 
-    def sweep_files(self, since, stamps=None, active=()):
+    def sweep_files(self, since, stamps=None, active=None):
         """Remove what the sandbox user left in shared writable folders (only with a dedicated uid).
 
-        ``active``: paths to keep (the open sessions' scratch folders).
+        ``active``: a function that returns the paths to keep (the open sessions' and the spares' scratch
+        folders, which can lie in a swept folder). It is called after each folder is listed, so the folder
+        of a spare that is being made meanwhile is either not listed yet or known to it.
         """
         if self.uid is None and not self.cfg.get("sweep_any_owner"):
             return 0
         removed = 0
-        active = set(active) | set(self.cfg.get("sweep_keep", []))
         for folder in self.cfg.get("sweep_dirs", []):
             try:
                 if stamps is not None and stamps.get(folder) == os.stat(folder).st_mtime_ns:
@@ -560,12 +561,13 @@ class Janitor:
                 entries = list(os.scandir(folder))
             except OSError:
                 continue
+            keep = set(active() if active is not None else ()) | set(self.cfg.get("sweep_keep", []))
             for entry in entries:
                 try:
                     st = entry.stat(follow_symlinks=False)
                 except OSError:
                     continue
-                if entry.path in active or st.st_mtime < since - 1.0:
+                if entry.path in keep or st.st_mtime < since - 1.0:
                     continue
                 if self.uid is not None and st.st_uid != self.uid:
                     continue
@@ -595,6 +597,8 @@ class Janitor:
         """Remove a scratch folder, whatever modes the code gave its entries."""
 
         def onerror(func, p, _exc):
+            if p == path:
+                return  # gone already (a sweep removed it): its parent, the scratch root, keeps its mode
             try:
                 os.chmod(os.path.dirname(p), 0o700)
                 os.chmod(p, 0o700)
@@ -658,7 +662,14 @@ class Child:
         os.close(go_w)
         for r, _w in pipes:
             os.close(r)
-        self.become_sandboxed(scratch)
+        try:
+            self.become_sandboxed(scratch)
+        except BaseException:
+            try:  # the run this spare was made for reports the cause with its status 70
+                os.write(pipes[1][1], ("toolgym sandbox: spare setup failed:\n" + traceback.format_exc()).encode())
+            except BaseException:
+                pass
+            raise
         self.prepare([w for _r, w in pipes], [go_r])
         head = _read_exact(go_r, _HDR.size)
         body = _read_exact(go_r, _HDR.unpack(head)[0]) if head else None
@@ -861,6 +872,23 @@ class SpareFactory:
         """The spare's and the factory's process ids (they survive sweeps)."""
         return {p for p in (self.spare and self.spare["pid"], self.factory and self.factory["pid"]) if p}
 
+    @staticmethod
+    def scratch_name(pid):
+        """The name of the scratch folder of the spare ``pid`` forked by the factory."""
+        return f"s{pid}"
+
+    def scratch_folders(self):
+        """The scratch folders of the ready spare and of the spares the factory is making (file sweeps keep them).
+
+        A spare forked by the factory makes its folder (named after its pid) before the worker hears of it,
+        often while a run is under way: those folders are found from the factory's children.
+        """
+        folders = {self.spare["scratch"]} if self.spare is not None else set()
+        if self.factory is not None:
+            for pid in self.janitor.children_of(self.factory["pid"], True):  # the factory has one thread
+                folders.add(os.path.join(self.janitor.scratch_root, self.scratch_name(pid)))
+        return folders
+
     def make_spare(self):
         """Fork a sandboxed child, ready to run code (off the critical path of the next one-shot run).
 
@@ -933,7 +961,7 @@ class SpareFactory:
     def spare_main(self, sock):
         """A spare forked by the factory: hand the pipes to the worker, become sandboxed, wait for code."""
         try:
-            scratch = self.janitor.new_scratch(f"s{os.getpid()}")
+            scratch = self.janitor.new_scratch(self.scratch_name(os.getpid()))
             pipes = [os.pipe() for _ in range(3)]
             go_r, go_w = os.pipe()
             socket.send_fds(sock, [_frame({"pid": os.getpid(), "scratch": scratch})], [r for r, _w in pipes] + [go_w])
@@ -1136,13 +1164,13 @@ class Worker:
         return self.holders() | self.session_spares() | self.spares.pids()
 
     def active_scratch(self):
-        """The open sessions' scratch folders (file sweeps keep them)."""
-        return {s["scratch"] for s in self.sessions.values()}
+        """The open sessions' and the spares' scratch folders (file sweeps keep them)."""
+        return {s["scratch"] for s in self.sessions.values()} | self.spares.scratch_folders()
 
     def clean_up(self, roots, since, stamps=None):
         """After a run: kill what it left running, remove what it left in shared folders."""
         self.janitor.sweep(self.keep_pids(), roots=roots)
-        self.janitor.sweep_files(since, stamps, self.active_scratch())
+        self.janitor.sweep_files(since, stamps, self.active_scratch)
 
     # ------------------------------------------------------------------ operations
     def op_open(self, msg):
@@ -1279,7 +1307,7 @@ class Worker:
         col.close()
         self.janitor.sweep(self.keep_pids(), roots=[pid])
         wall = time.monotonic() - t0
-        self.janitor.sweep_files(started, stamps, self.active_scratch())
+        self.janitor.sweep_files(started, stamps, self.active_scratch)
         self.janitor.remove_tree(scratch)
         if status is None and col.result_ready():
             status = 0  # it delivered its result; its exit is not waited for

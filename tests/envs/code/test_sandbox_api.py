@@ -8,6 +8,7 @@ import struct
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,6 +26,7 @@ from toolgym.sandbox import (
     render_isolation_table,
     run,
 )
+from toolgym.sandbox.base import PipeTransport
 from toolgym.sandbox.container import DockerSandbox, DockerStream
 from toolgym.sandbox.paths import collapse
 from toolgym.sandbox.process import private_parents
@@ -340,3 +342,41 @@ def test_a_forked_host_process_does_not_touch_the_original_worker():
     assert sb.alive and sb._holder.transport.proc.pid == worker
     assert s.run("v + 1").value == "8"
     sb.close()
+
+
+class _SweptScratchSandbox(ProcessSandbox):
+    """A process sandbox whose scratch root is also swept after each run, as ``/tmp`` of an unprivileged bwrap."""
+
+    factory = True  # whether the worker's spare factory makes the spares (else the worker forks them itself)
+
+    def _sweep_dirs(self) -> list[str]:
+        return [self._scratch_root()]
+
+    def _private_dirs(self) -> bool:
+        return True
+
+    def _spawn(self, config: dict[str, Any]) -> PipeTransport:
+        return super()._spawn(dict(config, factory=self.factory))
+
+
+@pytest.mark.parametrize("factory", [True, False], ids=["factory", "no-factory"])
+def test_the_sweep_leaves_the_spares_scratch_folders_alone(factory):
+    """A spare's scratch folder made during a run (or just before a session's run) is not the code's leftover.
+
+    Before the fix the sweep after a run removed the next spare's folder: that spare then died while it set up
+    (status 70, no output) or ran its code in a deleted working directory.
+    """
+    probe = "import os, time\ntime.sleep(0.05)\nprint(os.path.isdir(os.getcwd()))"  # the next spare is made meanwhile
+    sb = _SweptScratchSandbox(limits=LIMITS)
+    sb.factory = factory
+    with sb:
+        for _ in range(3):
+            r = sb.run(probe)
+            assert r.ok and r.stdout == "True\n", r
+        s = sb.session()
+        assert s.run("x = 1").persisted  # its sweep: the ready spare's folder is younger than a second
+        r = sb.run(probe)
+        assert r.ok and r.stdout == "True\n", r
+        s.close()  # its sweep covers everything since the session opened
+        r = sb.run(probe)
+        assert r.ok and r.stdout == "True\n", r
