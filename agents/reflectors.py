@@ -26,7 +26,14 @@ from toolgym.agents.prompting.policy import ALPACA_HEADER
 from toolgym.error import ConfigError
 from toolgym.records import Step, Trajectory, to_jsonable
 
-__all__ = ["RepairReflector", "VerbalReflector", "render_attempt", "repair"]
+__all__ = [
+    "REFLECTION_EXAMPLES",
+    "RepairReflector",
+    "VerbalReflector",
+    "reflection_examples",
+    "render_attempt",
+    "repair",
+]
 
 _REFLECT_LEAD = (
     "You are an agent that improves by reflecting on its mistakes. Below is a previous trial in which you tried to "
@@ -35,7 +42,7 @@ _REFLECT_LEAD = (
     "it. Use complete sentences."
 )
 
-#: A worked (failed trial -> reflection) example for :class:`VerbalReflector`.
+#: A worked (failed trial -> reflection) example for :class:`VerbalReflector` on a tool-using arithmetic env.
 REFLECTION_EXAMPLE = (
     "Previous trial:\n"
     "Question: What is 9696 × 455?\n"
@@ -46,6 +53,84 @@ REFLECTION_EXAMPLE = (
     "Reflection: I estimated a product of large numbers instead of computing it exactly, and the estimate was "
     "wrong. Next time I will use the calculator for multiplications of large numbers and submit its exact result."
 )
+
+#: Worked reflection examples per env family (``env.unwrapped.family``). Their tasks are invented for the
+#: prompt (no env generates them), so they cannot be an evaluated task.
+REFLECTION_EXAMPLES: dict[str, tuple[str, ...]] = {
+    "tools": (REFLECTION_EXAMPLE,),
+    "search": (
+        "Previous trial:\n"
+        "Question: In which city was the architect of the Orvane Lighthouse born?\n"
+        "Thought 1: I need to search Orvane Lighthouse.\n"
+        "Action 1: search[Orvane Lighthouse]\n"
+        "Observation 1: The Orvane Lighthouse is a tower on the coast of Medrin, designed by the architect "
+        "Talis Brenk and completed in 1871.\n"
+        "Thought 2: The lighthouse is on the coast of Medrin, so the answer is Medrin.\n"
+        "Action 2: finish[Medrin]\n"
+        "Observation 2: Episode finished, reward = False\n"
+        "Feedback: The answer 'Medrin' is incorrect.\n"
+        "Reflection: I answered with where the lighthouse stands, but the question asks where its architect was "
+        "born, which needs a second page. Next time I will search the lighthouse, read the architect's name "
+        "(Talis Brenk), search that name, and answer with the city of birth given on the architect's page.",
+    ),
+    "household": (
+        "Previous trial:\n"
+        "Question: Your task is to: put a clean mug in coffeemachine.\n"
+        "Action 1: go to countertop 1\n"
+        "Observation 1: On the countertop 1, you see a mug 1.\n"
+        "Action 2: take mug 1 from countertop 1\n"
+        "Observation 2: You pick up the mug 1 from the countertop 1.\n"
+        "Action 3: go to coffeemachine 1\n"
+        "Observation 3: You arrive at coffeemachine 1. On the coffeemachine 1, you see nothing.\n"
+        "Action 4: put mug 1 in/on coffeemachine 1\n"
+        "Observation 4: You put the mug 1 in/on the coffeemachine 1.\n"
+        "Feedback: The step limit was reached before the task was done.\n"
+        "Reflection: The task asks for a clean mug, and I put the mug in the coffeemachine without cleaning it. "
+        "Next time, after I take the mug, I will go to sinkbasin 1, clean mug 1 with sinkbasin 1, and only then "
+        "go to the coffeemachine and put it there.",
+    ),
+    "code": (
+        "Previous trial:\n"
+        "Question: Write a function second_largest(xs) that returns the second largest distinct value of a list, "
+        "or None when there is none.\n"
+        "Action 1: submit[def second_largest(xs):\n    return sorted(xs)[-2]]\n"
+        "Observation 1: Submitted. Hidden tests passed: 2/5.\n"
+        "Feedback: The submission passed 2 of 5 hidden tests.\n"
+        "Reflection: I did not handle repeated values or lists with fewer than two distinct values, and I "
+        "submitted without testing. Next time I will take the sorted set of the values, return None when it has "
+        "fewer than two elements, and run my own checks on such cases before I submit.",
+    ),
+    "vqa": (
+        "Previous trial:\n"
+        "Question: How many red circles are in the image?\n"
+        "Action 1: finish[3]\n"
+        "Observation 1: Episode finished, reward = False\n"
+        "Feedback: The answer '3' is incorrect.\n"
+        "Reflection: I counted every circle, whatever its colour, without looking at the objects. Next time I "
+        "will list the objects with the tool, keep only those that are both red and circles, and count them.",
+    ),
+}
+
+
+def reflection_examples(env_id: str) -> list[str]:
+    """The worked reflection examples for the env registered as ``env_id`` (by its family).
+
+    Envs that are not toolgym's, or of a family without its own examples, get :data:`REFLECTION_EXAMPLE`.
+
+    Example:
+        >>> import toolgym
+        >>> "architect" in reflection_examples("toolgym/MultiHop-v0")[0]
+        True
+    """
+    family = ""
+    try:
+        spec = gym.spec(env_id)
+        entry = spec.entry_point if isinstance(spec.entry_point, str) else None
+        if entry is not None:
+            family = str(getattr(gym.envs.registration.load_env_creator(entry), "family", ""))
+    except Exception:  # an unregistered id or a creator that cannot be loaded: the default example
+        family = ""
+    return list(REFLECTION_EXAMPLES.get(family, (REFLECTION_EXAMPLE,)))
 
 
 def _usage(completions: Sequence[Completion]) -> dict[str, float]:
@@ -102,12 +187,16 @@ class _PromptedReflector:
         return [self._reflection(t, tr, c) for t, tr, c in zip(tasks, trajectories, outs)]
 
 
+_END_OF_EXAMPLES = "(END OF EXAMPLES)"
+
+
 class VerbalReflector(_PromptedReflector):
     """Reflexion's self-reflection: a diagnosis and a new plan, in a few sentences.
 
     Args:
         llm: The model (an :class:`~toolgym.agents.base.LLM` or a spec for :func:`~toolgym.agents.make_llm`).
-        examples: Worked (trial → reflection) examples put in the prompt (default: one).
+        examples: Worked (trial → reflection) examples put in the prompt (default: those of the failed
+            trajectory's env family, :func:`reflection_examples`).
         max_tokens: New tokens per reflection (Reflexion used 250).
         temperature: Sampling temperature (Reflexion used 0).
     """
@@ -117,22 +206,26 @@ class VerbalReflector(_PromptedReflector):
     ) -> None:
         """Create the reflector (see the class docstring)."""
         self.llm = make_llm(llm)
-        self.examples = list(examples) if examples is not None else [REFLECTION_EXAMPLE]
+        self.examples = list(examples) if examples is not None else None
         self.params = SamplingParams(
-            max_tokens=max_tokens, temperature=temperature, stop=("\nPrevious trial:", "\nQuestion:")
+            max_tokens=max_tokens,
+            temperature=temperature,
+            stop=("\nPrevious trial:", "\nQuestion:", _END_OF_EXAMPLES),
         )
 
     def prompt(self, task: str, trajectory: Trajectory, feedback: str) -> str:
         """The reflection prompt of one attempt."""
         parts = [_REFLECT_LEAD]
-        if self.examples:
-            parts.append("Here are some examples:\n" + "\n\n".join(self.examples) + "\n(END OF EXAMPLES)")
+        examples = self.examples if self.examples is not None else reflection_examples(trajectory.env_id)
+        if examples:
+            parts.append("Here are some examples:\n" + "\n\n".join(examples) + "\n" + _END_OF_EXAMPLES)
         attempt = render_attempt(task, trajectory)
         parts.append(f"Previous trial:\n{attempt}\nFeedback: {feedback.strip() or 'The task was not solved.'}")
         return "\n\n".join(parts) + "\nReflection:"
 
     def _reflection(self, task: str, trajectory: Trajectory, completion: Completion) -> Reflection:
-        return Reflection(text=completion.text.strip(), usage=_usage([completion]))
+        text = completion.text.split(_END_OF_EXAMPLES, 1)[0]  # a backend without stop strings
+        return Reflection(text=text.strip(), usage=_usage([completion]))
 
 
 _TRIAL_START = re.compile(r"\n\s*(?:Thought|Action)\s*1\s*:", re.IGNORECASE)

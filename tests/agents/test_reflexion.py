@@ -107,6 +107,24 @@ def test_verbal_reflector_prompt_and_batch():
         reflector.reflect_batch(["a"], [], [])
 
 
+@pytest.mark.parametrize(
+    "env_id, expected, absent",
+    [
+        ("toolgym/MultiHop-v0", "search[Orvane Lighthouse]", "calculator"),
+        ("toolgym/Household-v0", "clean mug 1 with sinkbasin 1", "calculator"),
+        ("toolgym/ToolChoice-Arithmetic-v0", "calculator", "Orvane"),
+    ],
+)
+def test_the_reflection_example_matches_the_env_and_the_end_marker_is_cut(env_id, expected, absent):
+    """A small model copies its one example: a calculator lesson on a search task was what Gemma wrote."""
+    llm = ScriptedLLM(lambda p, s: " I answered too early. Next time I will read both pages.\n(END OF EXAMPLES)")
+    failed = Trajectory(env_id, "t", "Who?", (Step("finish[x]", "Episode finished, reward = False"),))
+    out = VerbalReflector(llm).reflect("Who?", failed, "")
+    assert out.text == "I answered too early. Next time I will read both pages."
+    assert expected in llm.prompts[0] and absent not in llm.prompts[0]
+    assert "(END OF EXAMPLES)" in VerbalReflector(llm).params.stop
+
+
 def test_repair_reflector_produces_a_trajectory_that_is_re_executed():
     env = gym.make(ARITH)
     obs, info = env.reset(options={"task_id": "L4-7"})
