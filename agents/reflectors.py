@@ -25,6 +25,7 @@ from toolgym.agents.prompting.fewshot import parse_react_examples
 from toolgym.agents.prompting.policy import ALPACA_HEADER
 from toolgym.error import ConfigError
 from toolgym.records import Step, Trajectory, to_jsonable
+from toolgym.registry import family_of
 
 __all__ = [
     "REFLECTION_EXAMPLES",
@@ -122,15 +123,7 @@ def reflection_examples(env_id: str) -> list[str]:
         >>> "architect" in reflection_examples("toolgym/MultiHop-v0")[0]
         True
     """
-    family = ""
-    try:
-        spec = gym.spec(env_id)
-        entry = spec.entry_point if isinstance(spec.entry_point, str) else None
-        if entry is not None:
-            family = str(getattr(gym.envs.registration.load_env_creator(entry), "family", ""))
-    except Exception:  # an unregistered id or a creator that cannot be loaded: the default example
-        family = ""
-    return list(REFLECTION_EXAMPLES.get(family, (REFLECTION_EXAMPLE,)))
+    return list(REFLECTION_EXAMPLES.get(family_of(env_id), (REFLECTION_EXAMPLE,)))
 
 
 def _usage(completions: Sequence[Completion]) -> dict[str, float]:

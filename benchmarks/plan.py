@@ -26,7 +26,7 @@ import numpy as np
 from toolgym.benchmarks.suite import EnvEntry, PolicyEntry, Suite, TaskSelection, dotted, suite_hash
 from toolgym.core import DataStatus
 from toolgym.error import ConfigError, DependencyNotInstalled, did_you_mean
-from toolgym.registry import env_class, toolgym_ids
+from toolgym.registry import env_class, family_of, toolgym_ids
 
 __all__ = ["Cell", "EpisodeRef", "Plan", "config_hash", "env_options", "reset_seed", "resolve"]
 
@@ -260,13 +260,6 @@ def _close_ids(env_id: str, registered: Sequence[str]) -> str:
     return f" Did you mean: {', '.join(by_core[c] for c in close)}?" if close else ""
 
 
-def _family(env_id: str) -> str:
-    try:
-        return str(getattr(env_class(env_id), "family", "other"))
-    except DependencyNotInstalled:
-        return "other"
-
-
 @dataclass
 class _EnvChoice:
     label: str
@@ -303,7 +296,7 @@ class _Resolver:
             covered = {c.family for c in chosen}
             by_family: dict[str, list[str]] = {}
             for env_id in self._matches(entry, {c.env_id for c in chosen}):
-                by_family.setdefault(_family(env_id), []).append(env_id)
+                by_family.setdefault(family_of(env_id), []).append(env_id)
             for family, ids in sorted(by_family.items()):
                 if family in covered:
                     continue
@@ -373,7 +366,7 @@ class _Resolver:
                 f"{self.where('envs', i, 'id')}: {env_id} needs data that is not here: "
                 f"{status.detail or status.source}. Mark the entry `optional: true` to skip it instead."
             )
-        choice = _EnvChoice(entry.label or env_id, env_id, dict(entry.kwargs), _family(env_id), entry, i)
+        choice = _EnvChoice(entry.label or env_id, env_id, dict(entry.kwargs), family_of(env_id), entry, i)
         if entry.tasks is not None:
             choice.tasks = self._tasks(choice)
         chosen.append(choice)

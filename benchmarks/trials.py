@@ -34,11 +34,9 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from toolgym.algorithms.runio import read_json, write_json
 from toolgym.benchmarks.plots import pyplot
-from toolgym.benchmarks.stats import estimate, t_interval
+from toolgym.benchmarks.stats import estimate
 from toolgym.error import ConfigError
 from toolgym.records import to_jsonable
 
@@ -160,7 +158,8 @@ def held_out_check(env: Any, config: TrialsConfig, task_ids: Sequence[str]) -> d
         observation, _ = base.reset(seed=0, options={"task_id": tid})
         key = base.split_key()
         keys.append(key)
-        splits[split_of(key)] = splits.get(split_of(key), 0) + 1
+        split = split_of(key)
+        splits[split] = splits.get(split, 0) + 1
         for ex in select_examples(env, config.base, observation, source=config.examples):
             examples.add(normalize_question(ex.question))
     shared = sorted({q for q in examples if q and any(q in k or k in q for k in keys)})
@@ -231,9 +230,11 @@ def summarize(
     """
     n = config.trials
     arms: dict[str, Any] = {}
+    last: dict[str, dict[int, float]] = {}  # per arm, per seed: the share solved by the last trial
     for arm, by_seed in results.items():
         solved = {s: [_solved_by(r, n) for r in res["tasks"]] for s, res in by_seed.items()}
         curve = [_est({s: [row[i] for row in rows] for s, rows in solved.items()}) for i in range(n)]
+        last[arm] = {s: sum(row[-1] for row in rows) / len(rows) for s, rows in solved.items() if rows}
         per_seed = {
             key: sum(sum(float(r[key]) for r in res["tasks"]) for res in by_seed.values()) / len(by_seed)
             for key in ("prompt_tokens", "completion_tokens", "env_steps")
@@ -256,30 +257,25 @@ def summarize(
         "tasks": len(next(iter(next(iter(results.values())).values()))["tasks"]) if results else 0,
         "arms": arms,
         "verdict": verdict(arms, n),
-        "paired_last_trial": paired_difference(results, n),
+        "paired_last_trial": paired_difference(last),
         "held_out": dict(held_out) if held_out is not None else None,
     }
 
 
-def paired_difference(results: Mapping[str, Mapping[int, Mapping[str, Any]]], trials: int) -> dict[str, Any] | None:
+def paired_difference(last: Mapping[str, Mapping[int, float]]) -> dict[str, Any] | None:
     """Memory minus retry at the last trial, paired by seed (same tasks), with a 95% t interval over seeds.
 
-    Reported beside the verdict for information; the verdict's rule (non-overlapping intervals) is unchanged.
+    ``last`` holds, per arm and seed, the share of tasks solved by the last trial. Computed as the training
+    claims' paired difference is; reported beside the verdict for information (the verdict's rule is unchanged).
     ``None`` without both arms or with fewer than two seeds run by both.
     """
-    if "memory" not in results or "retry" not in results:
+    if "memory" not in last or "retry" not in last:
         return None
-    seeds = sorted(set(results["memory"]) & set(results["retry"]))
+    seeds = sorted(set(last["memory"]) & set(last["retry"]))
     if len(seeds) < 2:
         return None
-
-    def last(res: Mapping[str, Any]) -> float:
-        rows = [_solved_by(r, trials)[-1] for r in res["tasks"]]
-        return sum(rows) / len(rows) if rows else 0.0
-
-    diffs = np.array([last(results["memory"][s]) - last(results["retry"][s]) for s in seeds])
-    lo, hi = t_interval(diffs)
-    return {"mean": float(diffs.mean()), "lo": lo, "hi": hi, "n": len(seeds)}
+    diff = estimate({s: [last["memory"][s] - last["retry"][s]] for s in seeds}, bounds=(-1.0, 1.0))
+    return {"mean": diff.mean, "lo": diff.lo, "hi": diff.hi, "n": diff.n}
 
 
 def verdict(arms: Mapping[str, Any], trials: int) -> dict[str, Any]:

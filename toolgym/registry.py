@@ -10,7 +10,7 @@ import gymnasium as gym
 from toolgym.core import DataStatus, TextEnv
 from toolgym.error import DependencyNotInstalled
 
-__all__ = ["EnvDescription", "describe", "env_class", "toolgym_ids"]
+__all__ = ["EnvDescription", "describe", "env_class", "family_of", "toolgym_ids"]
 
 
 def toolgym_ids() -> list[str]:
@@ -23,6 +23,17 @@ def env_class(env_id: str) -> type[gym.Env[Any, Any]]:
     entry = gym.spec(env_id).entry_point
     creator: Any = gym.envs.registration.load_env_creator(entry) if isinstance(entry, str) else entry
     return creator
+
+
+def family_of(env_id: str) -> str:
+    """The family of a registered id (``"search"``, ``"code"``...).
+
+    ``"other"`` for an env without one, an unregistered id, or one whose extra is not installed.
+    """
+    try:
+        return str(getattr(env_class(env_id), "family", "other"))
+    except (DependencyNotInstalled, gym.error.Error):
+        return "other"
 
 
 class EnvDescription(tuple):
