@@ -1045,6 +1045,7 @@ class SpareFactory:
                 if fd >= 0:
                     os.close(fd)
             self.janitor.kill_group(extra["pid"])
+            self.janitor.remove_tree(extra["scratch"])  # else each discarded spare leaves its folder behind
 
     def drop(self):
         """Kill the ready spare, if any."""

@@ -380,3 +380,35 @@ def test_the_sweep_leaves_the_spares_scratch_folders_alone(factory):
         s.close()  # its sweep covers everything since the session opened
         r = sb.run(probe)
         assert r.ok and r.stdout == "True\n", r
+
+
+def test_a_discarded_spare_is_killed_and_its_scratch_folder_removed(tmp_path):
+    """A spare that arrives while another is ready is dropped: its process killed, its scratch folder removed."""
+    import socket
+    import subprocess
+
+    from toolgym.sandbox._worker import Janitor, SpareFactory, _frame
+
+    janitor = Janitor({"scratch_root": str(tmp_path)}, None, None)
+    spares = SpareFactory(child=None, janitor=janitor)
+    ready = {"pid": 0, "go": -1, "fds": [], "scratch": janitor.new_scratch("ready"), "parent": "factory"}
+    spares.spare = ready
+    worker_end, factory_end = socket.socketpair()
+    spares.factory = {"pid": 0, "sock": worker_end, "pending": 1}
+    extra = subprocess.Popen(["sleep", "30"], start_new_session=True)
+    scratch = janitor.new_scratch(SpareFactory.scratch_name(extra.pid))
+    Path(scratch, "left.txt").write_text("by the spare's setup")
+    pipes = [os.pipe() for _ in range(4)]
+    try:
+        socket.send_fds(factory_end, [_frame({"pid": extra.pid, "scratch": scratch})], [r for r, _ in pipes])
+        spares.pump(5.0)
+        assert spares.spare is ready and os.path.isdir(ready["scratch"])
+        assert extra.wait(timeout=10) == -9
+        assert not os.path.exists(scratch)
+    finally:
+        extra.kill()
+        worker_end.close()
+        factory_end.close()
+        for r, w in pipes:  # the worker closed the copies it received, not these
+            os.close(r)
+            os.close(w)
