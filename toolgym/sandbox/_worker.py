@@ -944,8 +944,12 @@ class SpareFactory:
                     os._exit(0)
                 try:
                     pid = os.fork()
-                except OSError:
-                    continue  # the worker times out waiting and forks the spare itself
+                except OSError as e:  # say so at once: the worker then forks the spare itself, without waiting
+                    try:
+                        sock.sendall(_frame({"fork_failed": e.errno or 0}))
+                    except OSError:
+                        os._exit(0)
+                    continue
                 if pid == 0:
                     signal.set_wakeup_fd(-1)
                     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -1005,7 +1009,9 @@ class SpareFactory:
         if self.spare is None and self.factory is not None:
             self.order()
             deadline = time.monotonic() + timeout
-            while self.spare is None and self.factory is not None and time.monotonic() < deadline:
+            while self.spare is None and self.factory is not None and self.factory["pending"]:
+                if time.monotonic() >= deadline:
+                    break
                 self.pump(max(deadline - time.monotonic(), 0.0))
         if self.spare is None:
             self.make_spare()
@@ -1024,6 +1030,9 @@ class SpareFactory:
         info, fds = _recv_request(sock, 4)
         if not isinstance(info, dict):
             self.factory = None  # a broken factory: spares are forked by the worker from now on
+            return
+        if "fork_failed" in info:  # no spare is coming; the next order asks again
+            f["pending"] = 0
             return
         if "exited" in info:
             self.exit_status[int(info["exited"])] = int(info["status"])

@@ -412,3 +412,33 @@ def test_a_discarded_spare_is_killed_and_its_scratch_folder_removed(tmp_path):
         for r, w in pipes:  # the worker closed the copies it received, not these
             os.close(r)
             os.close(w)
+
+
+def test_a_factory_that_cannot_fork_gets_the_worker_to_fork_the_spare_at_once(tmp_path, monkeypatch):
+    """The factory reports a failed fork; the worker then forks the spare itself instead of waiting out the timeout."""
+    import socket
+
+    from toolgym.sandbox._worker import Janitor, SpareFactory, _frame
+
+    spares = SpareFactory(child=None, janitor=Janitor({"scratch_root": str(tmp_path)}, None, None))
+    forked_here = []
+
+    def make_spare() -> None:
+        forked_here.append(1)
+        spares.spare = {"pid": 0, "go": -1, "fds": [], "scratch": "", "parent": "worker"}
+
+    monkeypatch.setattr(spares, "make_spare", make_spare)
+    worker_end, factory_end = socket.socketpair()
+    spares.factory = {"pid": 0, "sock": worker_end, "pending": 0}
+    try:
+        for _ in range(2):  # each run orders a spare; the factory fails to fork each time
+            factory_end.sendall(_frame({"fork_failed": 11}))
+            start = time.monotonic()
+            spare = spares.take(timeout=30.0)
+            assert time.monotonic() - start < 10.0  # not the 30 s timeout
+            assert spare["parent"] == "worker" and spares.factory is not None and spares.factory["pending"] == 0
+            assert factory_end.recv(1) == b"f"  # the order was placed (and will be retried next time)
+        assert len(forked_here) == 2
+    finally:
+        worker_end.close()
+        factory_end.close()
