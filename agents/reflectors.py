@@ -259,7 +259,9 @@ class RepairReflector(_PromptedReflector):
         self.instructions = instructions
         self.examples = list(examples)
         self.style = style
-        self.params = SamplingParams(max_tokens=max_tokens, temperature=temperature, stop=("\nQuestion:",))
+        self.params = SamplingParams(
+            max_tokens=max_tokens, temperature=temperature, stop=("\nQuestion:", _END_OF_EXAMPLES)
+        )
 
     def prompt(self, task: str, trajectory: Trajectory, feedback: str) -> str:
         """The repair prompt of one attempt."""
@@ -275,7 +277,7 @@ class RepairReflector(_PromptedReflector):
         if self.instructions:
             parts.append(self.instructions.strip())
         if self.examples:
-            parts.append("Here are some examples.\n" + "\n".join(self.examples) + "\n(END OF EXAMPLES)")
+            parts.append("Here are some examples.\n" + "\n".join(self.examples) + "\n" + _END_OF_EXAMPLES)
         attempt = render_attempt(question, trajectory).split("\n", 1)
         previous = attempt[1] if len(attempt) > 1 else "(no steps)"
         parts.append(
@@ -285,7 +287,7 @@ class RepairReflector(_PromptedReflector):
         return "\n".join(parts)
 
     def _parse(self, task: str, completion: Completion) -> Reflection:
-        text = completion.text
+        text = completion.text.split(_END_OF_EXAMPLES, 1)[0]  # a backend without stop strings
         if self.style == "alpaca":
             reflection, body = "", text
         else:

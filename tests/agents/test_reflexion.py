@@ -125,6 +125,20 @@ def test_the_reflection_example_matches_the_env_and_the_end_marker_is_cut(env_id
     assert "(END OF EXAMPLES)" in VerbalReflector(llm).params.stop
 
 
+def test_the_repair_reflector_stops_at_the_end_of_examples_marker():
+    """What a model writes after the examples' end marker is a copied example, not more of its repair."""
+    completion = (
+        " used the calculator.\nThought 1: compute it.\nAction 1: calc[2 + 3]\nObservation 1: 5\n"
+        "Action 2: finish[5]\n(END OF EXAMPLES)\nThought 1: copy\nAction 1: finish[99]"
+    )
+    failed = Trajectory(ARITH, "t", "What is 2 + 3?", (Step("finish[1]", "Episode finished, reward = False"),))
+    example = "Question: What is 1 + 1?\nPrevious Trial:\nAction 1: finish[3]\nReflection: I should have used calc."
+    reflector = RepairReflector(ScriptedLLM(lambda p, s: completion), examples=[example])
+    out = reflector.reflect("What is 2 + 3?", failed, "")
+    assert out.actions == ("calc[2 + 3]", "finish[5]")
+    assert "(END OF EXAMPLES)" in reflector.params.stop
+
+
 def test_repair_reflector_produces_a_trajectory_that_is_re_executed():
     env = gym.make(ARITH)
     obs, info = env.reset(options={"task_id": "L4-7"})
