@@ -382,21 +382,36 @@ def test_the_sweep_leaves_the_spares_scratch_folders_alone(factory):
         assert r.ok and r.stdout == "True\n", r
 
 
-def test_a_discarded_spare_is_killed_and_its_scratch_folder_removed(tmp_path):
+@pytest.fixture
+def spare_factory(tmp_path):
+    """A worker's :class:`SpareFactory` over a real janitor, its factory process played through a socket pair.
+
+    Yields ``(spares, factory_end)``: what is sent on ``factory_end`` is what the factory would send.
+    """
+    import socket
+
+    from toolgym.sandbox._worker import Janitor, SpareFactory
+
+    spares = SpareFactory(child=None, janitor=Janitor({"scratch_root": str(tmp_path)}, None, None))
+    worker_end, factory_end = socket.socketpair()
+    spares.factory = {"pid": 0, "sock": worker_end, "pending": 0}
+    yield spares, factory_end
+    worker_end.close()
+    factory_end.close()
+
+
+def test_a_discarded_spare_is_killed_and_its_scratch_folder_removed(spare_factory):
     """A spare that arrives while another is ready is dropped: its process killed, its scratch folder removed."""
     import socket
     import subprocess
 
-    from toolgym.sandbox._worker import Janitor, SpareFactory, _frame
+    from toolgym.sandbox._worker import SpareFactory, _frame
 
-    janitor = Janitor({"scratch_root": str(tmp_path)}, None, None)
-    spares = SpareFactory(child=None, janitor=janitor)
-    ready = {"pid": 0, "go": -1, "fds": [], "scratch": janitor.new_scratch("ready"), "parent": "factory"}
-    spares.spare = ready
-    worker_end, factory_end = socket.socketpair()
-    spares.factory = {"pid": 0, "sock": worker_end, "pending": 1}
+    spares, factory_end = spare_factory
+    ready = {"pid": 0, "go": -1, "fds": [], "scratch": spares.janitor.new_scratch("ready"), "parent": "factory"}
+    spares.spare, spares.factory["pending"] = ready, 1
     extra = subprocess.Popen(["sleep", "30"], start_new_session=True)
-    scratch = janitor.new_scratch(SpareFactory.scratch_name(extra.pid))
+    scratch = spares.janitor.new_scratch(SpareFactory.scratch_name(extra.pid))
     Path(scratch, "left.txt").write_text("by the spare's setup")
     pipes = [os.pipe() for _ in range(4)]
     try:
@@ -407,20 +422,16 @@ def test_a_discarded_spare_is_killed_and_its_scratch_folder_removed(tmp_path):
         assert not os.path.exists(scratch)
     finally:
         extra.kill()
-        worker_end.close()
-        factory_end.close()
         for r, w in pipes:  # the worker closed the copies it received, not these
             os.close(r)
             os.close(w)
 
 
-def test_a_factory_that_cannot_fork_gets_the_worker_to_fork_the_spare_at_once(tmp_path, monkeypatch):
+def test_a_factory_that_cannot_fork_gets_the_worker_to_fork_the_spare_at_once(spare_factory, monkeypatch):
     """The factory reports a failed fork; the worker then forks the spare itself instead of waiting out the timeout."""
-    import socket
+    from toolgym.sandbox._worker import _frame
 
-    from toolgym.sandbox._worker import Janitor, SpareFactory, _frame
-
-    spares = SpareFactory(child=None, janitor=Janitor({"scratch_root": str(tmp_path)}, None, None))
+    spares, factory_end = spare_factory
     forked_here = []
 
     def make_spare() -> None:
@@ -428,17 +439,11 @@ def test_a_factory_that_cannot_fork_gets_the_worker_to_fork_the_spare_at_once(tm
         spares.spare = {"pid": 0, "go": -1, "fds": [], "scratch": "", "parent": "worker"}
 
     monkeypatch.setattr(spares, "make_spare", make_spare)
-    worker_end, factory_end = socket.socketpair()
-    spares.factory = {"pid": 0, "sock": worker_end, "pending": 0}
-    try:
-        for _ in range(2):  # each run orders a spare; the factory fails to fork each time
-            factory_end.sendall(_frame({"fork_failed": 11}))
-            start = time.monotonic()
-            spare = spares.take(timeout=30.0)
-            assert time.monotonic() - start < 10.0  # not the 30 s timeout
-            assert spare["parent"] == "worker" and spares.factory is not None and spares.factory["pending"] == 0
-            assert factory_end.recv(1) == b"f"  # the order was placed (and will be retried next time)
-        assert len(forked_here) == 2
-    finally:
-        worker_end.close()
-        factory_end.close()
+    for _ in range(2):  # each run orders a spare; the factory fails to fork each time
+        factory_end.sendall(_frame({"fork_failed": 11}))
+        start = time.monotonic()
+        spare = spares.take(timeout=30.0)
+        assert time.monotonic() - start < 10.0  # not the 30 s timeout
+        assert spare["parent"] == "worker" and spares.factory is not None and spares.factory["pending"] == 0
+        assert factory_end.recv(1) == b"f"  # the order was placed (and will be retried next time)
+    assert len(forked_here) == 2
