@@ -93,25 +93,46 @@ def _grams(text: str, n_max: int = 3) -> list[str]:
     return out
 
 
+def _plain_grams(text: str, named: set[str], n_max: int = 3) -> list[str]:
+    """The word n-grams of ``text`` (n <= ``n_max``) of plain words: lower case, no digits, not ``named``.
+
+    Stop words count (``born in``), but a gram of stop words only does not.
+    """
+    words = _WORD.findall(text)
+    out = []
+    for n in range(1, n_max + 1):
+        for i in range(len(words) - n + 1):
+            gram = words[i : i + n]
+            if all(w.islower() and w.isalpha() and w not in named for w in gram) and not all(w in _STOP for w in gram):
+                out.append(" ".join(gram))
+    return out
+
+
 def choose_keyword(
     sentences: Sequence[str], index: int, prefer: Sequence[str] = (), *, question: str = ""
 ) -> tuple[str, int]:
     """A lookup keyword that reaches sentence ``index``, and how many earlier results it has.
 
     Candidates are tried in groups, and the first group with a keyword that brings the sentence up *first*
-    wins (within a group: the fewest results, then the longest keyword): words and phrases of the question
-    that occur in the sentence (what an agent would look up), then ``prefer`` (e.g. the answer or the next
-    page's title), then any word or phrase of the sentence. When no keyword reaches it first, the one with
-    the fewest earlier results is returned.
+    wins (within a group: the fewest results, then the longest keyword, but the shortest plain one): words
+    and phrases of the question that occur in the sentence (what an agent would look up), then the sentence's
+    plain words and phrases - lower case, no digits, no word of a ``prefer`` phrase: the relation an agent can
+    guess from the question, such as ``born in`` for a birthplace - then ``prefer`` (e.g. the answer or the
+    next page's title, which an agent has not seen yet), then any word or phrase of the sentence. When no
+    keyword reaches it first, the one with the fewest earlier results is returned.
 
     Example:
         >>> sents = ["Ed Wood is a film.", "It was directed by Tim Burton.", "Burton was born in Burbank."]
         >>> choose_keyword(sents, 2, question="Where was the director of Ed Wood born?")
         ('born', 0)
+        >>> choose_keyword(sents, 2, ["Burbank"], question="In which city was the director of Ed Wood raised?")
+        ('born', 0)
     """
     target = sentences[index].lower()
+    named = {w.lower() for p in prefer for w in _WORD.findall(p)}
     groups = [
         [g for g in _grams(question) if g.lower() in target],
+        _plain_grams(sentences[index], named),
         [p.strip() for p in prefer if p.strip()],
         _grams(sentences[index]),
     ]
@@ -125,9 +146,10 @@ def choose_keyword(
             if r is None:
                 continue
             hits = sum(1 for s in sentences if cand.lower() in s.lower())
-            if r == 0 and (first is None or (hits, -len(cand)) < first[0]):
-                first = ((hits, -len(cand)), cand)
-            key = (r, level, hits, -len(cand))
+            size = len(cand) if level == 1 else -len(cand)  # the shortest plain word, the longest phrase
+            if r == 0 and (first is None or (hits, size) < first[0]):
+                first = ((hits, size), cand)
+            key = (r, level, hits, size)
             if best is None or key < best[0]:
                 best = (key, cand)
         if first is not None:
