@@ -10,7 +10,7 @@ the gold answer. The env runs the plan against what the episode has shown so far
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from toolgym.envs.search.backends import SearchBackend
@@ -80,32 +80,29 @@ def _rank(sentences: Sequence[str], index: int, keyword: str) -> int | None:
     return sum(1 for s in sentences[:index] if key in s.lower())
 
 
-def _grams(text: str, n_max: int = 3) -> list[str]:
-    """The word n-grams of ``text`` (n <= ``n_max``) that hold a content word."""
+def _ngrams(text: str, keep: Callable[[list[str]], bool], n_max: int = 3) -> list[str]:
+    """The word n-grams of ``text`` (n <= ``n_max``) whose words ``keep`` accepts, shortest first."""
     words = _WORD.findall(text)
-    out = []
-    for n in range(1, n_max + 1):
-        for i in range(len(words) - n + 1):
-            gram = words[i : i + n]
-            if gram[0].lower() in _STOP or gram[-1].lower() in _STOP or all(len(w) < 3 for w in gram):
-                continue
-            out.append(" ".join(gram))
-    return out
+    grams = (words[i : i + n] for n in range(1, n_max + 1) for i in range(len(words) - n + 1))
+    return [" ".join(g) for g in grams if keep(g)]
 
 
-def _plain_grams(text: str, named: set[str], n_max: int = 3) -> list[str]:
-    """The word n-grams of ``text`` (n <= ``n_max``) of plain words: lower case, no digits, not ``named``.
+def _grams(text: str) -> list[str]:
+    """The word n-grams of ``text`` that hold a content word (no stop word at either end)."""
+    return _ngrams(
+        text, lambda g: g[0].lower() not in _STOP and g[-1].lower() not in _STOP and any(len(w) >= 3 for w in g)
+    )
+
+
+def _plain_grams(text: str, named: set[str]) -> list[str]:
+    """The word n-grams of ``text`` of plain words: lower case, no digits, not ``named``.
 
     Stop words count (``born in``), but a gram of stop words only does not.
     """
-    words = _WORD.findall(text)
-    out = []
-    for n in range(1, n_max + 1):
-        for i in range(len(words) - n + 1):
-            gram = words[i : i + n]
-            if all(w.islower() and w.isalpha() and w not in named for w in gram) and not all(w in _STOP for w in gram):
-                out.append(" ".join(gram))
-    return out
+    return _ngrams(
+        text,
+        lambda g: all(w.islower() and w.isalpha() and w not in named for w in g) and any(w not in _STOP for w in g),
+    )
 
 
 def choose_keyword(
