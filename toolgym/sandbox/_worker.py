@@ -1008,11 +1008,7 @@ class SpareFactory:
             self.drop()
         if self.spare is None and self.factory is not None:
             self.order()
-            deadline = time.monotonic() + timeout
-            while self.spare is None and self.factory is not None and self.factory["pending"]:
-                if time.monotonic() >= deadline:
-                    break
-                self.pump(max(deadline - time.monotonic(), 0.0))
+            self.settle(time.monotonic() + timeout)  # until the spare comes, the factory says none will, or time
         if self.spare is None:
             self.make_spare()
         spare, self.spare = self.spare, None
@@ -1049,19 +1045,19 @@ class SpareFactory:
         if self.spare is None and spare["go"] >= 0:
             self.spare = spare
         else:
-            self.spare, extra = (self.spare, spare) if self.spare is not None else (None, spare)
-            for fd in (extra["go"], *extra["fds"]):
-                if fd >= 0:
-                    os.close(fd)
-            self.janitor.kill_group(extra["pid"])
-            self.janitor.remove_tree(extra["scratch"])  # else each discarded spare leaves its folder behind
+            self.discard(spare)  # another is ready, or this one came without its pipes
 
     def drop(self):
         """Kill the ready spare, if any."""
         sp, self.spare = self.spare, None
-        if sp is None:
-            return
+        if sp is not None:
+            self.discard(sp)
+
+    def discard(self, sp):
+        """Close a spare's pipes, kill it and remove its scratch folder."""
         for fd in (sp["go"], *sp["fds"]):
+            if fd < 0:
+                continue
             try:
                 os.close(fd)
             except OSError:
