@@ -4,8 +4,9 @@ From a weak start ``M0`` (SFT on a few teacher demonstrations), each iteration `
 
 1. the agent ``M_{i-1}`` samples ``k`` trajectories per training task; the solved ones (``info["success"]``)
    form ``D_M``;
-2. the reflector ``R`` is trained - from the base model - on (failed → successful) pairs of the same task from
-   these samples plus its own verified repairs of earlier iterations (both rendered by
+2. the reflector ``R`` is trained - from the base model, or from a copy of ``M_{i-1}`` (``reflector_init``) - on
+   (failed → successful) pairs of the same task from these samples plus its own verified repairs of earlier
+   iterations (both rendered by
    :class:`~toolgym.agents.closed_loop.ClosedLoopReflector`'s own prompts: the failed attempt and its feedback
    as context, the successful trajectory as the trained text);
 3. ``R`` re-solves each failed sample (at most ``max_reflections_per_task`` per task) *in the environment*, step
@@ -34,6 +35,7 @@ A run writes ``iter-<i>/`` folders (samples, the reflector's data and repairs, S
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -69,12 +71,35 @@ from toolgym.algorithms.trajectories import (
 from toolgym.error import ConfigError
 from toolgym.records import Trajectory
 
-__all__ = ["ARMS", "MATCH_ON", "ReReSTConfig", "reflector_pairs", "run_rerest"]
+__all__ = ["ARMS", "M0_FIELDS", "MATCH_ON", "ReReSTConfig", "reflector_pairs", "run_rerest"]
 
 #: The arms of a Re-ReST experiment (see the module docstring).
 ARMS = ("rerest", "rerest_nofeedback", "rest_em_more")
 #: What the equal-compute control matches: model tokens (prompt + completion) or env steps.
 MATCH_ON = ("tokens", "env_steps")
+#: The settings that determine ``M0`` and the task sets: a run reuses another's ``M0`` (``m0_from``) only when
+#: all of these agree.
+M0_FIELDS = (
+    "env",
+    "env_kwargs",
+    "eval_env_kwargs",
+    "teacher",
+    "demo_tasks",
+    "train_tasks",
+    "valid_tasks",
+    "eval_tasks",
+    "style",
+    "thoughts",
+    "max_tokens",
+    "max_steps",
+    "model",
+    "train",
+    "seed",
+    "steps_demo",
+)
+#: What ``M0`` leaves in a run folder (under ``iter-0/``), and the ledger phases it charges.
+_M0_FILES = ("data", "sft/final", "train.json", "eval.json")
+_M0_PHASES = ("teacher", "iter0/train", "iter0/eval")
 
 
 @dataclass(frozen=True)
@@ -97,7 +122,10 @@ class ReReSTConfig(StudentRun):
         attempt_steps: The reflector sees the last this many steps of a failed attempt (``None``: all of them).
         pairs_per_task: (failed → successful) training pairs of the reflector per task.
         from_base: Fine-tune each ``M_i`` from the base model (True, as ReST-EM) or continue from ``M_{i-1}``.
-            ``R_i`` is always trained from the base model, on this iteration's pairs and all its earlier repairs.
+        reflector_init: What ``R_i`` is fine-tuned from: ``"base"`` (the untrained base model, as the paper's
+            pretrained LLM) or ``"agent"`` (a copy of ``M_{i-1}``: for a base model trained from scratch, which
+            has no skill of its own for the reflector to start from). Either way ``R_i`` is trained on this
+            iteration's pairs and all its earlier repairs.
         steps_demo: SFT steps of ``M0``.
         steps_per_iteration: SFT steps of each ``M_i``.
         steps_reflector: SFT steps of each ``R_i``.
@@ -106,6 +134,10 @@ class ReReSTConfig(StudentRun):
         match_on: ``"tokens"`` or ``"env_steps"``.
         match_tolerance: The relative gap the match aims within (and reports).
         evaluate_base: Also evaluate the untrained base model.
+        m0_from: A finished run (its folder) of the same seed and the same ``M0`` settings (:data:`M0_FIELDS`)
+            whose ``M0`` - demonstrations, checkpoint, evaluation and their ledger rows - this run reuses instead
+            of training its own: the arms of one seed start from the same ``M0`` by construction, so training it
+            once per seed saves compute without changing a result.
         model: The base model of the agent and of the reflector.
     """
 
@@ -119,6 +151,7 @@ class ReReSTConfig(StudentRun):
     max_reflections_per_task: int = 2
     reflector: str = "learned"
     reflect_temperature: float = 0.7
+    reflector_init: str = "base"
     attempt_steps: int | None = None
     pairs_per_task: int = 2
     from_base: bool = True
@@ -130,6 +163,7 @@ class ReReSTConfig(StudentRun):
     match_on: str = "tokens"
     match_tolerance: float = 0.05
     evaluate_base: bool = False
+    m0_from: str | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -137,6 +171,8 @@ class ReReSTConfig(StudentRun):
             raise ConfigError(f"ReReSTConfig.arm: expected one of {list(ARMS)}, got {self.arm!r}.")
         if self.reflector not in ("learned", "oracle"):
             raise ConfigError(f"ReReSTConfig.reflector: expected 'learned' or 'oracle', got {self.reflector!r}.")
+        if self.reflector_init not in ("base", "agent"):
+            raise ConfigError(f"ReReSTConfig.reflector_init: expected 'base' or 'agent', got {self.reflector_init!r}.")
         if self.match_on not in MATCH_ON:
             raise ConfigError(f"ReReSTConfig.match_on: expected one of {list(MATCH_ON)}, got {self.match_on!r}.")
         if self.arm == "rest_em_more" and not self.budget_from:
@@ -214,20 +250,24 @@ def run_rerest(config: ReReSTConfig, out: str | Path, *, resume: bool = False) -
     ledger_path = out / "ledger.json"
     ledger = Ledger.from_dict(read_json(ledger_path)) if resume and ledger_path.exists() else Ledger()
     run = _Run(config, out, resume, sets, ledger, eval_kwargs)
+    if config.m0_from:
+        _adopt_m0(config, Path(config.m0_from), out, ledger)
+        run.save_ledger()
+    start = _Run(config, out, True, sets, ledger, eval_kwargs) if config.m0_from else run  # M0 read back
 
     base_row = None
     if config.evaluate_base:
         base_model, base_tok = build_model(config.model)
         base_row = flat_row(run.evaluated(out / "base_eval.json", base_model, base_tok, "base/eval"))
         del base_model
-    demos = demonstrations(config, sets.demos, ledger, out / "iter-0" / "data", resume=resume)
-    model, tok, summary = run.train_agent(demos, config.steps_demo, 0, None)
+    demos = demonstrations(config, sets.demos, ledger, out / "iter-0" / "data", resume=start.resume)
+    model, tok, summary = start.train_agent(demos, config.steps_demo, 0, None)
     curve = [
         {
             "iteration": 0,
             "data": len(demos),
             "sft_steps_total": summary["steps"],
-            **flat_row(run.evaluated(out / "iter-0" / "eval.json", model, tok, "iter0/eval")),
+            **flat_row(start.evaluated(out / "iter-0" / "eval.json", model, tok, "iter0/eval")),
         }
     ]
     repairs_so_far: list[Trajectory] = []  # R's verified repairs of earlier iterations (R trains on them too)
@@ -240,7 +280,7 @@ def run_rerest(config: ReReSTConfig, out: str | Path, *, resume: bool = False) -
         if config.arm == "rest_em_more":
             matches.append(run.match_report(i, targets[i]))
         else:
-            d_r = run.reflected(folder, samples, repairs_so_far, i)
+            d_r = run.reflected(folder, samples, repairs_so_far, i, agent=(model, tok))
             repairs_so_far += d_r
         data = d_m + d_r
         save_dataset(folder / "data", data, {"phase": f"iteration {i}", "d_m": len(d_m), "d_r": len(d_r)})
@@ -273,10 +313,45 @@ def run_rerest(config: ReReSTConfig, out: str | Path, *, resume: bool = False) -
         "budget_match": matches,
         "ledger": ledger.to_dict(),
         "held_out": sets.report,
+        "m0_from": config.m0_from,
         "config": config.to_dict(),
     }
     write_json(out / "result.json", result)
     return result
+
+
+def _adopt_m0(config: ReReSTConfig, source: Path, out: Path, ledger: Ledger) -> None:
+    """Copy ``M0`` (its ``iter-0`` files and ledger rows) from the finished run ``source`` into ``out``.
+
+    Raises:
+        ConfigError: ``source`` is not a finished run, or it trained ``M0`` with other settings.
+    """
+    import shutil
+
+    if (out / "iter-0" / "eval.json").is_file():  # adopted before (a resumed run)
+        return
+    done = source / "result.json"
+    if not done.is_file():
+        raise ConfigError(f"ReReSTConfig.m0_from: {source} holds no finished run (no result.json); run that arm first.")
+    theirs, ours = read_json(done)["config"], config.to_dict()
+    differ = [f for f in M0_FIELDS if theirs.get(f) != ours.get(f)]
+    if differ:
+        raise ConfigError(
+            f"ReReSTConfig.m0_from: {source} trained M0 with other settings ({', '.join(differ)}: "
+            f"{[theirs.get(f) for f in differ]} there, {[ours.get(f) for f in differ]} here); reuse a run with "
+            "the same M0 settings and seed, or drop m0_from."
+        )
+    for name in _M0_FILES:
+        src, dst = source / "iter-0" / name, out / "iter-0" / name
+        if src.is_dir():
+            shutil.copytree(src, dst, dirs_exist_ok=True)
+        else:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dst)
+    phases = Ledger.from_dict(read_json(source / "ledger.json")).phases
+    for p in _M0_PHASES:
+        if p in phases:
+            ledger.add(p, **phases[p])
 
 
 class _Run:
@@ -443,9 +518,19 @@ class _Run:
         return report
 
     def reflected(
-        self, folder: Path, samples: Sequence[Trajectory], earlier: Sequence[Trajectory], i: int
+        self,
+        folder: Path,
+        samples: Sequence[Trajectory],
+        earlier: Sequence[Trajectory],
+        i: int,
+        *,
+        agent: tuple[Any, Any],
     ) -> list[Trajectory]:
-        """Train ``R_i`` (learned reflector), let it re-solve the failures in the env, keep the verified repairs."""
+        """Train ``R_i`` (learned reflector), let it re-solve the failures in the env, keep the verified repairs.
+
+        ``agent`` is ``M_{i-1}`` (what ``R_i`` starts from when ``reflector_init="agent"``; it is copied, never
+        changed).
+        """
         c = self.config
         repairs_dir = folder / "repairs"
         if self.resume and (repairs_dir / "manifest.json").exists():
@@ -457,7 +542,7 @@ class _Run:
             policy: Any = _policy(c.teacher)
             specs = attempt_specs(failed, seed=c.seed + i)
         else:
-            policy = self._trained_reflector(folder, samples, earlier, i)
+            policy = self._trained_reflector(folder, samples, earlier, i, agent)
             specs = policy.assign(failed, seed=c.seed + i)
         repairs = self._collect(policy, specs, f"iter{i}/reflect")
         repairs = [
@@ -469,13 +554,18 @@ class _Run:
         return cap_per_task(dedupe(successes(repairs)), c.max_per_task)
 
     def _trained_reflector(
-        self, folder: Path, samples: Sequence[Trajectory], earlier: Sequence[Trajectory], i: int
+        self,
+        folder: Path,
+        samples: Sequence[Trajectory],
+        earlier: Sequence[Trajectory],
+        i: int,
+        agent: tuple[Any, Any],
     ) -> ClosedLoopReflector:
         """``R_i``: trained on (failed → successful) pairs and its own earlier verified repairs."""
         c = self.config
         pairs = reflector_pairs(samples, c.pairs_per_task)
         pairs += [(Trajectory.from_dict(r.metadata["attempt"]), r) for r in earlier if "attempt" in r.metadata]
-        model, tok = build_model(c.model)
+        model, tok = build_model(c.model) if c.reflector_init == "base" else (copy.deepcopy(agent[0]), agent[1])
         renderer = self.reflector_policy(model, tok, sample=False)
         targets = [
             replace(s, metadata={**s.metadata, "seed": spec.seed}) for (_, s), spec in _assigned(renderer, pairs)

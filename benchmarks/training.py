@@ -18,8 +18,8 @@ and skips finished ones), then :func:`summarize` aggregates: per arm, the mean o
 of each metric (success before/after for FireAct; test success per iteration for ReST-EM and Re-ReST), the budget
 spent (tokens, env steps, SFT steps), the held-out checks, Re-ReST's equal-compute match, and the claims.
 In a Re-ReST recipe, ``budget_from: <arm>`` (the ``rest_em_more`` control) names the arm whose run of the same
-seed it matches; that arm must come earlier in ``arms``. ``summary.json``, ``report.md`` and
-``learning_curve.png`` are written into ``DIR``.
+seed it matches, and ``m0_from: <arm>`` an arm whose ``M0`` of the same seed it reuses; that arm must come earlier
+in ``arms``. ``summary.json``, ``report.md`` and ``learning_curve.png`` are written into ``DIR``.
 """
 
 from __future__ import annotations
@@ -202,15 +202,16 @@ def _run_one(recipe: Recipe, arm: str, seed: int, folder: Path, resume: bool) ->
     if (folder / "result.json").is_file() and resume:
         return read_json(folder / "result.json")
     config = recipe.method_config(arm, seed)
-    budget_from = getattr(config, "budget_from", None)
-    if recipe.method == "rerest" and budget_from in recipe.arms:  # an arm name: its run of this seed
-        matched = folder.parent.parent / str(budget_from) / f"seed-{seed}"
-        if not (matched / "result.json").is_file():
-            raise ConfigError(
-                f"recipe {recipe.name}: arm {arm!r} matches arm {budget_from!r}, which has no finished run of seed "
-                f"{seed} at {matched}; list {budget_from!r} before {arm!r} in arms."
-            )
-        config = replace(config, budget_from=str(matched))
+    for key in ("budget_from", "m0_from"):  # an arm name: its run of this seed
+        other = getattr(config, key, None)
+        if recipe.method == "rerest" and other in recipe.arms:
+            matched = folder.parent.parent / str(other) / f"seed-{seed}"
+            if not (matched / "result.json").is_file():
+                raise ConfigError(
+                    f"recipe {recipe.name}: arm {arm!r} names arm {other!r} ({key}), which has no finished run of "
+                    f"seed {seed} at {matched}; list {other!r} before {arm!r} in arms."
+                )
+            config = replace(config, **{key: str(matched)})
     runners: dict[str, Callable[..., Any]] = {
         "fireact": run_fireact,
         "rest_em": run_rest_em,

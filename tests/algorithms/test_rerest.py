@@ -117,6 +117,64 @@ def test_the_equal_compute_control_matches_the_rerest_spend(tmp_path):
     assert manifest["extra_samples"] > 0 and len(samples) == 10 * 2 + manifest["extra_samples"]
 
 
+def test_a_reflector_started_from_the_agent_leaves_the_agent_unchanged(tmp_path, monkeypatch):
+    """``reflector_init="agent"``: ``R_1`` starts from a copy of ``M0``'s weights, and training it leaves ``M0``
+    (which samples, and which ``M_1`` may continue from) unchanged."""
+    import toolgym.algorithms.rerest as rerest_module
+    from toolgym.algorithms.models import load_trained
+
+    torch.set_num_threads(1)
+    seen = {}
+    real_sft, real_reflected = rerest_module.sft_phase, rerest_module._Run.reflected
+
+    def recording_sft(*args, phase, start=None, **kw):
+        if start is not None:
+            seen[phase] = {k: v.clone() for k, v in start[0].state_dict().items()}
+        return real_sft(*args, phase=phase, start=start, **kw)
+
+    def recording_reflected(self, *args, agent, **kw):
+        out = real_reflected(self, *args, agent=agent, **kw)
+        seen["agent after"] = agent[0].state_dict()
+        return out
+
+    def failed_as_pairs(samples, per_task):  # a 4-step M0 solves nothing: pair failures with themselves
+        failed = [t for t in samples if t.steps and not t.success][:4]
+        return [(t, t) for t in failed]
+
+    monkeypatch.setattr(rerest_module, "sft_phase", recording_sft)
+    monkeypatch.setattr(rerest_module._Run, "reflected", recording_reflected)
+    monkeypatch.setattr(rerest_module, "reflector_pairs", failed_as_pairs)
+    cfg = config(
+        reflector_init="agent",
+        model=ModelSpec(n_layer=1, n_embd=32, n_head=2, n_positions=1024),
+        train=TrainSettings(batch_size=4, save_steps=0, max_length=1024),  # the reflector's texts are long
+    )
+    result = run_rerest(cfg, tmp_path / "run")
+    assert result["ledger"]["phases"]["iter1/train_reflector"]["train_steps"] == 4
+    m0, _ = load_trained(cfg.model, tmp_path / "run" / "iter-0" / "sft" / "final")
+    for name, weight in m0.state_dict().items():
+        assert torch.equal(seen["iter1/train_reflector"][name], weight), name  # R started from M0
+        assert torch.equal(seen["agent after"][name], weight), name  # and M0 is unchanged by R's training
+    with pytest.raises(ConfigError, match="reflector_init"):
+        config(reflector_init="m0")
+
+
+def test_an_arm_reuses_another_runs_m0_only_when_its_settings_agree(tmp_path):
+    torch.set_num_threads(1)
+    first = run_rerest(config(), tmp_path / "rerest")
+    oracle_cfg = config(reflector="oracle", m0_from=str(tmp_path / "rerest"))
+    oracle = run_rerest(oracle_cfg, tmp_path / "oracle")
+    assert oracle["curve"][0] == first["curve"][0] and oracle["m0_from"] == str(tmp_path / "rerest")
+    for phase in ("teacher", "iter0/train", "iter0/eval"):  # M0's spend is in the reusing run's ledger too
+        assert oracle["ledger"]["phases"][phase] == first["ledger"]["phases"][phase]
+    assert (tmp_path / "oracle" / "iter-0" / "sft" / "final").is_dir()
+    assert run_rerest(oracle_cfg, tmp_path / "oracle", resume=True)["curve"] == oracle["curve"]
+    with pytest.raises(ConfigError, match="steps_demo"):
+        run_rerest(config(steps_demo=5, m0_from=str(tmp_path / "rerest")), tmp_path / "other")
+    with pytest.raises(ConfigError, match="no finished run"):
+        run_rerest(config(m0_from=str(tmp_path / "nothing")), tmp_path / "other2")
+
+
 def test_the_control_needs_a_run_to_match():
     with pytest.raises(ConfigError, match="budget_from"):
         config(arm="rest_em_more")
