@@ -171,6 +171,16 @@ def test_a_control_listed_before_the_arm_it_matches_is_a_clear_error(tmp_path):
         run_recipe(recipe, tmp_path / "run")
 
 
+def test_an_arm_reusing_m0_listed_before_its_source_is_a_clear_error(tmp_path):
+    from toolgym.benchmarks.training import run_recipe
+
+    recipe = load_recipe("rerest-multihop", ["seeds=[0]"])
+    assert recipe.method_config("oracle", 0).m0_from == "rerest"  # an arm name, resolved per seed
+    recipe.arms = {"oracle": recipe.arms["oracle"], "rerest": recipe.arms["rerest"]}
+    with pytest.raises(ConfigError, match=r"\(m0_from\).*list 'rerest' before 'oracle'"):
+        run_recipe(recipe, tmp_path / "run")
+
+
 @pytest.mark.slow
 def test_toolgym_train_resumes_after_kill_9(tmp_path):
     """`toolgym train` killed with SIGKILL mid-training continues with --resume to the same final weights."""
