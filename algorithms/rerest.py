@@ -36,6 +36,7 @@ A run writes ``iter-<i>/`` folders (samples, the reflector's data and repairs, S
 from __future__ import annotations
 
 import copy
+import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -333,7 +334,7 @@ def _adopt_m0(config: ReReSTConfig, source: Path, out: Path, ledger: Ledger) -> 
     done = source / "result.json"
     if not done.is_file():
         raise ConfigError(f"ReReSTConfig.m0_from: {source} holds no finished run (no result.json); run that arm first.")
-    theirs, ours = read_json(done)["config"], config.to_dict()
+    theirs, ours = read_json(done)["config"], json.loads(json.dumps(config.to_dict()))  # as JSON has it (lists)
     differ = [f for f in M0_FIELDS if theirs.get(f) != ours.get(f)]
     if differ:
         raise ConfigError(

@@ -162,7 +162,7 @@ def test_a_reflector_started_from_the_agent_leaves_the_agent_unchanged(tmp_path,
 def test_an_arm_reuses_another_runs_m0_only_when_its_settings_agree(tmp_path):
     torch.set_num_threads(1)
     first = run_rerest(config(), tmp_path / "rerest")
-    oracle_cfg = config(reflector="oracle", m0_from=str(tmp_path / "rerest"))
+    oracle_cfg = config(reflector="oracle", env_kwargs={"difficulty": (1, 2)}, m0_from=str(tmp_path / "rerest"))
     oracle = run_rerest(oracle_cfg, tmp_path / "oracle")
     assert oracle["curve"][0] == first["curve"][0] and oracle["m0_from"] == str(tmp_path / "rerest")
     for phase in ("teacher", "iter0/train", "iter0/eval"):  # M0's spend is in the reusing run's ledger too
