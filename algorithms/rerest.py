@@ -254,21 +254,21 @@ def run_rerest(config: ReReSTConfig, out: str | Path, *, resume: bool = False) -
     if config.m0_from:
         _adopt_m0(config, Path(config.m0_from), out, ledger)
         run.save_ledger()
-    start = _Run(config, out, True, sets, ledger, eval_kwargs) if config.m0_from else run  # M0 read back
+    m0_run = _Run(config, out, True, sets, ledger, eval_kwargs) if config.m0_from else run  # M0 read back
 
     base_row = None
     if config.evaluate_base:
         base_model, base_tok = build_model(config.model)
         base_row = flat_row(run.evaluated(out / "base_eval.json", base_model, base_tok, "base/eval"))
         del base_model
-    demos = demonstrations(config, sets.demos, ledger, out / "iter-0" / "data", resume=start.resume)
-    model, tok, summary = start.train_agent(demos, config.steps_demo, 0, None)
+    demos = demonstrations(config, sets.demos, ledger, out / "iter-0" / "data", resume=m0_run.resume)
+    model, tok, summary = m0_run.train_agent(demos, config.steps_demo, 0, None)
     curve = [
         {
             "iteration": 0,
             "data": len(demos),
             "sft_steps_total": summary["steps"],
-            **flat_row(start.evaluated(out / "iter-0" / "eval.json", model, tok, "iter0/eval")),
+            **flat_row(m0_run.evaluated(out / "iter-0" / "eval.json", model, tok, "iter0/eval")),
         }
     ]
     repairs_so_far: list[Trajectory] = []  # R's verified repairs of earlier iterations (R trains on them too)
@@ -543,7 +543,9 @@ class _Run:
             policy: Any = _policy(c.teacher)
             specs = attempt_specs(failed, seed=c.seed + i)
         else:
-            policy = self._trained_reflector(folder, samples, earlier, i, agent)
+            pairs = reflector_pairs(samples, c.pairs_per_task)
+            pairs += [(Trajectory.from_dict(r.metadata["attempt"]), r) for r in earlier if "attempt" in r.metadata]
+            policy = self._trained_reflector(folder, pairs, i, agent)
             specs = policy.assign(failed, seed=c.seed + i)
         repairs = self._collect(policy, specs, f"iter{i}/reflect")
         repairs = [
@@ -555,17 +557,10 @@ class _Run:
         return cap_per_task(dedupe(successes(repairs)), c.max_per_task)
 
     def _trained_reflector(
-        self,
-        folder: Path,
-        samples: Sequence[Trajectory],
-        earlier: Sequence[Trajectory],
-        i: int,
-        agent: tuple[Any, Any],
+        self, folder: Path, pairs: Sequence[tuple[Trajectory, Trajectory]], i: int, agent: tuple[Any, Any]
     ) -> ClosedLoopReflector:
-        """``R_i``: trained on (failed → successful) pairs and its own earlier verified repairs."""
+        """``R_i``: trained on (failed → successful) pairs (this iteration's and its own earlier verified repairs)."""
         c = self.config
-        pairs = reflector_pairs(samples, c.pairs_per_task)
-        pairs += [(Trajectory.from_dict(r.metadata["attempt"]), r) for r in earlier if "attempt" in r.metadata]
         model, tok = build_model(c.model) if c.reflector_init == "base" else (copy.deepcopy(agent[0]), agent[1])
         renderer = self.reflector_policy(model, tok, sample=False)
         targets = [
