@@ -254,7 +254,10 @@ def run_rerest(config: ReReSTConfig, out: str | Path, *, resume: bool = False) -
     if config.m0_from:
         _adopt_m0(config, Path(config.m0_from), out, ledger)
         run.save_ledger()
-    m0_run = _Run(config, out, True, sets, ledger, eval_kwargs) if config.m0_from else run  # M0 read back
+    m0_run = run
+    if config.m0_from:  # the same phases, read back from the adopted files (no second env)
+        m0_run = copy.copy(run)
+        m0_run.resume = True
 
     base_row = None
     if config.evaluate_base:
