@@ -129,6 +129,10 @@ class ReReSTConfig(StudentRun):
             iteration's pairs and all its earlier repairs.
         steps_demo: SFT steps of ``M0``.
         steps_per_iteration: SFT steps of each ``M_i``.
+        iteration_learning_rate: The learning rate of each ``M_i`` (``i >= 1``); ``None``: ``train.learning_rate``,
+            the one ``M0`` was trained with. Not an ``M0`` setting, so arms that differ only in it share ``M0``
+            (``m0_from``): a model that continues from ``M0`` on a few hundred trajectories may need a smaller
+            step than ``M0`` took from scratch (on MultiHop, 2e-3 made every arm fall below ``M0``).
         steps_reflector: SFT steps of each ``R_i``.
         arm: ``"rerest"``, ``"rerest_nofeedback"`` or ``"rest_em_more"``.
         budget_from: For ``rest_em_more``: the folder (or ``result.json``) of the Re-ReST run to match.
@@ -158,6 +162,7 @@ class ReReSTConfig(StudentRun):
     from_base: bool = True
     steps_demo: int = 200
     steps_per_iteration: int = 300
+    iteration_learning_rate: float | None = None
     steps_reflector: int = 300
     arm: str = "rerest"
     budget_from: str | None = None
@@ -185,6 +190,11 @@ class ReReSTConfig(StudentRun):
             raise ConfigError(
                 "ReReSTConfig: expected iterations >= 0, samples_per_task >= 1 and temperature > 0, got "
                 f"{self.iterations}, {self.samples_per_task}, {self.temperature}."
+            )
+        if self.iteration_learning_rate is not None and not self.iteration_learning_rate > 0:
+            raise ConfigError(
+                "ReReSTConfig.iteration_learning_rate: expected a learning rate > 0, or None for train.learning_rate, "
+                f"got {self.iteration_learning_rate!r}."
             )
         if self.max_reflections_per_task < 1 or self.pairs_per_task < 0 or not 0 < self.match_tolerance < 1:
             raise ConfigError(
@@ -426,14 +436,18 @@ class _Run:
         start: tuple[Any, Any] | None,
         fallback: tuple[Any, Any] | None = None,
     ) -> tuple[Any, Any, dict[str, Any]]:
+        c = self.config
+        train = c.train
+        if i >= 1 and c.iteration_learning_rate is not None:
+            train = replace(train, learning_rate=c.iteration_learning_rate)
         model, tok, summary = sft_phase(
-            self.config.model,
-            self.config.train,
+            c.model,
+            train,
             data,
             renderer=lambda m, t: self.agent(m, t, sample=False),
             folder=self.out / f"iter-{i}",
             steps=steps,
-            seed=self.config.seed + i,
+            seed=c.seed + i,
             ledger=self.ledger,
             env=self.env,
             phase=f"iter{i}/train",

@@ -5,6 +5,7 @@ matches the Re-ReST run's spend; a finished phase is read back on resume."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import gymnasium as gym
 import pytest
@@ -159,10 +160,51 @@ def test_a_reflector_started_from_the_agent_leaves_the_agent_unchanged(tmp_path,
         config(reflector_init="m0")
 
 
+def test_the_iterations_train_m_at_their_own_learning_rate(tmp_path, monkeypatch):
+    """``iteration_learning_rate`` sets ``M_1``'s step size; ``M0`` and the reflector keep ``train.learning_rate``."""
+    import toolgym.algorithms.rerest as rerest_module
+
+    torch.set_num_threads(1)
+    rates = {}
+    real_sft = rerest_module.sft_phase
+
+    def recording_sft(spec, settings, *args, phase, **kw):
+        rates[phase] = settings.learning_rate
+        return real_sft(spec, settings, *args, phase=phase, **kw)
+
+    def failed_as_pairs(samples, per_task):  # a 4-step M0 solves nothing: pair failures with themselves
+        return [(t, t) for t in samples if t.steps and not t.success][:2]
+
+    monkeypatch.setattr(rerest_module, "sft_phase", recording_sft)
+    monkeypatch.setattr(rerest_module, "reflector_pairs", failed_as_pairs)
+    small = {  # the reflector's texts are long
+        "model": ModelSpec(n_layer=1, n_embd=32, n_head=2, n_positions=1024),
+        "train": TrainSettings(batch_size=4, save_steps=0, max_length=1024, learning_rate=3e-3),
+    }
+    cfg = config(reflector="oracle", iteration_learning_rate=1e-4, **small)  # the oracle's repairs train M_1
+    result = run_rerest(cfg, tmp_path / "oracle")
+    assert rates == {"iter0/train": 3e-3, "iter1/train": 1e-4}
+    assert result["config"]["iteration_learning_rate"] == 1e-4
+    m0 = {"m0_from": str(tmp_path / "oracle")}
+    rates.clear()
+    run_rerest(replace(cfg, iteration_learning_rate=None, **m0), tmp_path / "default")
+    assert rates["iter1/train"] == 3e-3  # None: the iterations keep M0's rate
+    rates.clear()
+    run_rerest(config(iteration_learning_rate=1e-4, **small, **m0), tmp_path / "learned")
+    assert rates["iter1/train_reflector"] == 3e-3  # the reflector keeps train.learning_rate
+    with pytest.raises(ConfigError, match="iteration_learning_rate"):
+        config(iteration_learning_rate=0.0)
+
+
 def test_an_arm_reuses_another_runs_m0_only_when_its_settings_agree(tmp_path):
     torch.set_num_threads(1)
     first = run_rerest(config(), tmp_path / "rerest")
-    oracle_cfg = config(reflector="oracle", env_kwargs={"difficulty": (1, 2)}, m0_from=str(tmp_path / "rerest"))
+    oracle_cfg = config(  # an iteration setting may differ: M0 is the same
+        reflector="oracle",
+        env_kwargs={"difficulty": (1, 2)},
+        iteration_learning_rate=1e-4,
+        m0_from=str(tmp_path / "rerest"),
+    )
     oracle = run_rerest(oracle_cfg, tmp_path / "oracle")
     assert oracle["curve"][0] == first["curve"][0] and oracle["m0_from"] == str(tmp_path / "rerest")
     for phase in ("teacher", "iter0/train", "iter0/eval"):  # M0's spend is in the reusing run's ledger too
