@@ -12,7 +12,8 @@ From a weak start ``M0`` (SFT on a few teacher demonstrations), each iteration `
 3. ``R`` re-solves each failed sample (at most ``max_reflections_per_task`` per task) *in the environment*, step
    by step, with the failed attempt and the env's feedback (never the gold answer) in its prompt; the repairs
    the env says are solved form ``D_R``;
-4. ``M_i`` is fine-tuned (from the base model, or continuing) on ``D_M ∪ D_R``, in the agent's own format;
+4. ``M_i`` is fine-tuned (from the base model, or continuing) on ``D_M ∪ D_R`` - plus, with ``replay_demos``,
+   that many of ``M0``'s demonstrations - in the agent's own format;
 5. ``M_i`` is evaluated greedily on validation tasks and held-out test tasks (the curve).
 
 The arms (``arm``):
@@ -134,6 +135,9 @@ class ReReSTConfig(StudentRun):
             (``m0_from``): a model that continues from ``M0`` on a few hundred trajectories may need a smaller
             step than ``M0`` took from scratch (on MultiHop, 2e-3 made every arm fall below ``M0``).
         steps_reflector: SFT steps of each ``R_i``.
+        replay_demos: Demonstrations (the first this many of ``M0``'s) mixed into each ``M_i``'s data, so that a
+            model continuing from ``M0`` on a few hundred of its own trajectories keeps seeing the teacher's
+            (0: none, as the paper; not an ``M0`` setting).
         arm: ``"rerest"``, ``"rerest_nofeedback"`` or ``"rest_em_more"``.
         budget_from: For ``rest_em_more``: the folder (or ``result.json``) of the Re-ReST run to match.
         match_on: ``"tokens"`` or ``"env_steps"``.
@@ -164,6 +168,7 @@ class ReReSTConfig(StudentRun):
     steps_per_iteration: int = 300
     iteration_learning_rate: float | None = None
     steps_reflector: int = 300
+    replay_demos: int = 0
     arm: str = "rerest"
     budget_from: str | None = None
     match_on: str = "tokens"
@@ -196,6 +201,8 @@ class ReReSTConfig(StudentRun):
                 "ReReSTConfig.iteration_learning_rate: expected a learning rate > 0, or None for train.learning_rate, "
                 f"got {self.iteration_learning_rate!r}."
             )
+        if self.replay_demos < 0:
+            raise ConfigError(f"ReReSTConfig.replay_demos: expected a count >= 0, got {self.replay_demos!r}.")
         if self.max_reflections_per_task < 1 or self.pairs_per_task < 0 or not 0 < self.match_tolerance < 1:
             raise ConfigError(
                 "ReReSTConfig: expected max_reflections_per_task >= 1, pairs_per_task >= 0 and "
@@ -298,9 +305,12 @@ def run_rerest(config: ReReSTConfig, out: str | Path, *, resume: bool = False) -
             repairs_so_far += d_r
         data = d_m + d_r
         save_dataset(folder / "data", data, {"phase": f"iteration {i}", "d_m": len(d_m), "d_r": len(d_r)})
+        replayed = demos[: config.replay_demos] if data else []
         if data:
             start = None if config.from_base else (model, tok)
-            model, tok, summary = run.train_agent(data, config.steps_per_iteration, i, start, fallback=(model, tok))
+            model, tok, summary = run.train_agent(
+                data + replayed, config.steps_per_iteration, i, start, fallback=(model, tok)
+            )
         else:  # nothing solved or repaired: M_i = M_{i-1}
             write_json(folder / "train.json", {"steps": 0, "skipped": "no solved or repaired trajectory"})
         row = run.evaluated(folder / "eval.json", model, tok, f"iter{i}/eval")
@@ -310,6 +320,7 @@ def run_rerest(config: ReReSTConfig, out: str | Path, *, resume: bool = False) -
                 "data": len(data),
                 "d_m": len(d_m),
                 "d_r": len(d_r),
+                "replayed_demos": len(replayed),
                 "failures": sum(not t.success for t in samples if t.steps),
                 "sft_steps_total": config.steps_demo + i * config.steps_per_iteration,
                 **flat_row(row),

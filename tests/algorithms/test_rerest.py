@@ -160,17 +160,18 @@ def test_a_reflector_started_from_the_agent_leaves_the_agent_unchanged(tmp_path,
         config(reflector_init="m0")
 
 
-def test_the_iterations_train_m_at_their_own_learning_rate(tmp_path, monkeypatch):
-    """``iteration_learning_rate`` sets ``M_1``'s step size; ``M0`` and the reflector keep ``train.learning_rate``."""
+def test_the_iterations_train_m_at_their_own_learning_rate_with_replayed_demos(tmp_path, monkeypatch):
+    """``iteration_learning_rate`` sets ``M_1``'s step size (``M0`` and the reflector keep ``train.learning_rate``);
+    ``replay_demos`` mixes that many of ``M0``'s demonstrations into ``M_1``'s data."""
     import toolgym.algorithms.rerest as rerest_module
 
     torch.set_num_threads(1)
-    rates = {}
+    rates, data = {}, {}
     real_sft = rerest_module.sft_phase
 
-    def recording_sft(spec, settings, *args, phase, **kw):
-        rates[phase] = settings.learning_rate
-        return real_sft(spec, settings, *args, phase=phase, **kw)
+    def recording_sft(spec, settings, trajectories, *args, phase, **kw):
+        rates[phase], data[phase] = settings.learning_rate, list(trajectories)
+        return real_sft(spec, settings, trajectories, *args, phase=phase, **kw)
 
     def failed_as_pairs(samples, per_task):  # a 4-step M0 solves nothing: pair failures with themselves
         return [(t, t) for t in samples if t.steps and not t.success][:2]
@@ -181,19 +182,25 @@ def test_the_iterations_train_m_at_their_own_learning_rate(tmp_path, monkeypatch
         "model": ModelSpec(n_layer=1, n_embd=32, n_head=2, n_positions=1024),
         "train": TrainSettings(batch_size=4, save_steps=0, max_length=1024, learning_rate=3e-3),
     }
-    cfg = config(reflector="oracle", iteration_learning_rate=1e-4, **small)  # the oracle's repairs train M_1
+    cfg = config(reflector="oracle", iteration_learning_rate=1e-4, replay_demos=3, **small)  # the oracle's repairs
     result = run_rerest(cfg, tmp_path / "oracle")
     assert rates == {"iter0/train": 3e-3, "iter1/train": 1e-4}
     assert result["config"]["iteration_learning_rate"] == 1e-4
+    row = result["curve"][1]
+    assert row["data"] > 0 and row["replayed_demos"] == 3
+    assert data["iter1/train"] == load_dataset(tmp_path / "oracle" / "iter-1" / "data")[0] + data["iter0/train"][:3]
     m0 = {"m0_from": str(tmp_path / "oracle")}
     rates.clear()
-    run_rerest(replace(cfg, iteration_learning_rate=None, **m0), tmp_path / "default")
+    default = run_rerest(replace(cfg, iteration_learning_rate=None, replay_demos=0, **m0), tmp_path / "default")
     assert rates["iter1/train"] == 3e-3  # None: the iterations keep M0's rate
+    assert len(data["iter1/train"]) == default["curve"][1]["data"]  # and no demonstration is replayed
     rates.clear()
     run_rerest(config(iteration_learning_rate=1e-4, **small, **m0), tmp_path / "learned")
     assert rates["iter1/train_reflector"] == 3e-3  # the reflector keeps train.learning_rate
     with pytest.raises(ConfigError, match="iteration_learning_rate"):
         config(iteration_learning_rate=0.0)
+    with pytest.raises(ConfigError, match="replay_demos"):
+        config(replay_demos=-1)
 
 
 def test_an_arm_reuses_another_runs_m0_only_when_its_settings_agree(tmp_path):
