@@ -55,7 +55,7 @@ from toolgym.algorithms.runio import cached_phase, read_json, write_json
 from toolgym.algorithms.selftrain import (
     TaskSets,
     agent_policy,
-    assess,
+    assess_agent,
     demonstrations,
     flat_row,
     sft_phase,
@@ -263,11 +263,10 @@ def run_rerest(config: ReReSTConfig, out: str | Path, *, resume: bool = False) -
         raise ConfigError(f"run_rerest: {out} holds a finished run; use another folder or resume=True.")
     out.mkdir(parents=True, exist_ok=True)
     targets = _targets(str(config.budget_from)) if config.arm == "rest_em_more" else {}
-    eval_kwargs = config.eval_kwargs
     sets = task_sets(config, caller="run_rerest")
     ledger_path = out / "ledger.json"
     ledger = Ledger.from_dict(read_json(ledger_path)) if resume and ledger_path.exists() else Ledger()
-    run = _Run(config, out, resume, sets, ledger, eval_kwargs)
+    run = _Run(config, out, resume, sets, ledger)
     if config.m0_from:
         _adopt_m0(config, Path(config.m0_from), out, ledger)
         run.save_ledger()
@@ -389,12 +388,10 @@ class _Run:
         resume: bool,
         sets: TaskSets,
         ledger: Ledger,
-        eval_kwargs: Mapping[str, Any],
     ) -> None:
         import gymnasium as gym
 
         self.config, self.out, self.resume, self.sets, self.ledger = config, out, resume, sets, ledger
-        self.eval_kwargs = dict(eval_kwargs)
         self.env = gym.make(config.env, **dict(config.env_kwargs))  # renders training text as the policies prompt
 
     def save_ledger(self) -> None:
@@ -420,20 +417,9 @@ class _Run:
 
     # -------------------------------------------------------------------------------------- phases
     def evaluated(self, path: Path, model: Any, tok: Any, phase: str) -> dict[str, Any]:
-        c = self.config
 
         def run() -> dict[str, Any]:
-            return assess(
-                self.agent(model, tok, sample=False),
-                c.env,
-                self.sets,
-                env_kwargs=c.env_kwargs,
-                eval_kwargs=self.eval_kwargs,
-                num_envs=c.num_envs,
-                max_steps=c.max_steps,
-                ledger=self.ledger,
-                phase=phase,
-            )
+            return assess_agent(self.config, model, tok, self.sets, ledger=self.ledger, phase=phase)
 
         row = cached_phase(path, run, resume=self.resume)
         self.save_ledger()

@@ -33,7 +33,7 @@ from toolgym.algorithms.ledger import Ledger
 from toolgym.algorithms.models import build_model
 from toolgym.algorithms.runconfig import StudentRun
 from toolgym.algorithms.runio import cached_phase, read_json, write_json
-from toolgym.algorithms.selftrain import agent_policy, assess, demonstrations, flat_row, sft_phase, task_sets
+from toolgym.algorithms.selftrain import agent_policy, assess_agent, demonstrations, flat_row, sft_phase, task_sets
 from toolgym.algorithms.trajectories import cap_per_task, collect, dedupe, load_dataset, save_dataset, successes
 from toolgym.error import ConfigError
 
@@ -97,7 +97,6 @@ def run_rest_em(config: RestEMConfig, out: str | Path, *, resume: bool = False) 
     if not resume and (out / "result.json").exists():
         raise ConfigError(f"run_rest_em: {out} holds a finished run; use another folder or resume=True.")
     out.mkdir(parents=True, exist_ok=True)
-    eval_kwargs = config.eval_kwargs
     sets = task_sets(config, caller="run_rest_em")
     demo_ids, train_ids = sets.demos, sets.train
     report = sets.report
@@ -109,17 +108,7 @@ def run_rest_em(config: RestEMConfig, out: str | Path, *, resume: bool = False) 
         return agent_policy(config, model, tok, sample=sample)
 
     def assess_model(model: Any, tok: Any, i: int) -> dict[str, Any]:
-        return assess(
-            policy_of(model, tok, sample=False),
-            config.env,
-            sets,
-            env_kwargs=config.env_kwargs,
-            eval_kwargs=eval_kwargs,
-            num_envs=config.num_envs,
-            max_steps=config.max_steps,
-            ledger=ledger,
-            phase=f"iter{i}/eval",
-        )
+        return assess_agent(config, model, tok, sets, ledger=ledger, phase=f"iter{i}/eval")
 
     def train(data: list, steps: int, i: int, start_model: tuple[Any, Any] | None) -> tuple[Any, Any, dict]:
         model, tok, summary = sft_phase(

@@ -116,6 +116,23 @@ def assess(
     return res
 
 
+def assess_agent(
+    config: Any, model: Any, tokenizer: Any, sets: TaskSets, *, ledger: Ledger, phase: str
+) -> dict[str, Any]:
+    """:func:`assess` of ``config``'s agent over ``model`` (greedy), in ``config``'s env, tasks' kwargs and limits."""
+    return assess(
+        agent_policy(config, model, tokenizer, sample=False),
+        config.env,
+        sets,
+        env_kwargs=config.env_kwargs,
+        eval_kwargs=config.eval_kwargs,
+        num_envs=config.num_envs,
+        max_steps=config.max_steps,
+        ledger=ledger,
+        phase=phase,
+    )
+
+
 def flat_row(row: Mapping[str, Any]) -> dict[str, Any]:
     """An :func:`assess` row as the curve's columns."""
     return {

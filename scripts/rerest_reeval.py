@@ -24,7 +24,7 @@ def reevaluate(recipe: str, runs: Path, out: Path, seed: int, n: int) -> None:
     from toolgym.algorithms.ledger import Ledger
     from toolgym.algorithms.models import load_trained
     from toolgym.algorithms.runio import write_json
-    from toolgym.algorithms.selftrain import agent_policy, assess, task_sets
+    from toolgym.algorithms.selftrain import assess_agent, task_sets
     from toolgym.benchmarks.training import load_recipe
 
     r = load_recipe(recipe, [])
@@ -39,17 +39,7 @@ def reevaluate(recipe: str, runs: Path, out: Path, seed: int, n: int) -> None:
             continue
         model, tok = load_trained(c.model, path)
         ledger = Ledger()
-        row = assess(
-            agent_policy(c, model, tok, sample=False),
-            c.env,
-            sets,
-            env_kwargs=c.env_kwargs,
-            eval_kwargs=c.eval_kwargs,
-            num_envs=c.num_envs,
-            max_steps=c.max_steps,
-            ledger=ledger,
-            phase="reeval",
-        )
+        row = assess_agent(c, model, tok, sets, ledger=ledger, phase="reeval")
         write_json(
             target,
             {

@@ -29,7 +29,7 @@ def retrain(runs: Path, out: Path, seed: int, lr: float, steps: int) -> None:
     from toolgym.algorithms.ledger import Ledger
     from toolgym.algorithms.models import load_trained
     from toolgym.algorithms.runio import write_json
-    from toolgym.algorithms.selftrain import agent_policy, assess, sft_phase, task_sets
+    from toolgym.algorithms.selftrain import agent_policy, assess_agent, sft_phase, task_sets
     from toolgym.algorithms.trajectories import load_dataset
     from toolgym.benchmarks.training import load_recipe
 
@@ -57,17 +57,7 @@ def retrain(runs: Path, out: Path, seed: int, lr: float, steps: int) -> None:
             start=(model, tok),
             env=env,
         )
-        row = assess(
-            agent_policy(c, model, tok, sample=False),
-            c.env,
-            sets,
-            env_kwargs=c.env_kwargs,
-            eval_kwargs=c.eval_kwargs,
-            num_envs=c.num_envs,
-            max_steps=c.max_steps,
-            ledger=ledger,
-            phase="iter1/eval",
-        )
+        row = assess_agent(c, model, tok, sets, ledger=ledger, phase="iter1/eval")
         write_json(
             folder / "result.json",
             {
