@@ -267,11 +267,10 @@ def run_rerest(config: ReReSTConfig, out: str | Path, *, resume: bool = False) -
     ledger_path = out / "ledger.json"
     ledger = Ledger.from_dict(read_json(ledger_path)) if resume and ledger_path.exists() else Ledger()
     run = _Run(config, out, resume, sets, ledger)
-    if config.m0_from:
+    m0_run = run
+    if config.m0_from:  # M0's phases are read back from the adopted files (the same run, resume on)
         _adopt_m0(config, Path(config.m0_from), out, ledger)
         run.save_ledger()
-    m0_run = run
-    if config.m0_from:  # the same phases, read back from the adopted files (no second env)
         m0_run = copy.copy(run)
         m0_run.resume = True
 

@@ -53,6 +53,24 @@ def _replayed_success(env_id, env_kwargs, t):
     return bool(info.get("success"))
 
 
+def _failed_as_pairs(limit):
+    """Stands in for ``reflector_pairs``: a 4-step M0 solves nothing, so pair up to ``limit`` failures with
+    themselves (the reflector then has something to train on)."""
+
+    def pairs(samples, per_task):
+        return [(t, t) for t in samples if t.steps and not t.success][:limit]
+
+    return pairs
+
+
+def _long_texts(**train):
+    """A model and SFT settings whose context holds the reflector's texts (they are long)."""
+    return {
+        "model": ModelSpec(n_layer=1, n_embd=32, n_head=2, n_positions=1024),
+        "train": TrainSettings(batch_size=4, save_steps=0, max_length=1024, **train),
+    }
+
+
 def test_the_oracle_reflector_fills_d_r_with_verified_repairs(tmp_path):
     torch.set_num_threads(1)
     cfg = config(reflector="oracle")
@@ -138,18 +156,10 @@ def test_a_reflector_started_from_the_agent_leaves_the_agent_unchanged(tmp_path,
         seen["agent after"] = agent[0].state_dict()
         return out
 
-    def failed_as_pairs(samples, per_task):  # a 4-step M0 solves nothing: pair failures with themselves
-        failed = [t for t in samples if t.steps and not t.success][:4]
-        return [(t, t) for t in failed]
-
     monkeypatch.setattr(rerest_module, "sft_phase", recording_sft)
     monkeypatch.setattr(rerest_module._Run, "reflected", recording_reflected)
-    monkeypatch.setattr(rerest_module, "reflector_pairs", failed_as_pairs)
-    cfg = config(
-        reflector_init="agent",
-        model=ModelSpec(n_layer=1, n_embd=32, n_head=2, n_positions=1024),
-        train=TrainSettings(batch_size=4, save_steps=0, max_length=1024),  # the reflector's texts are long
-    )
+    monkeypatch.setattr(rerest_module, "reflector_pairs", _failed_as_pairs(4))
+    cfg = config(reflector_init="agent", **_long_texts())
     result = run_rerest(cfg, tmp_path / "run")
     assert result["ledger"]["phases"]["iter1/train_reflector"]["train_steps"] == 4
     m0, _ = load_trained(cfg.model, tmp_path / "run" / "iter-0" / "sft" / "final")
@@ -173,15 +183,9 @@ def test_the_iterations_train_m_at_their_own_learning_rate_with_replayed_demos(t
         rates[phase], data[phase] = settings.learning_rate, list(trajectories)
         return real_sft(spec, settings, trajectories, *args, phase=phase, **kw)
 
-    def failed_as_pairs(samples, per_task):  # a 4-step M0 solves nothing: pair failures with themselves
-        return [(t, t) for t in samples if t.steps and not t.success][:2]
-
     monkeypatch.setattr(rerest_module, "sft_phase", recording_sft)
-    monkeypatch.setattr(rerest_module, "reflector_pairs", failed_as_pairs)
-    small = {  # the reflector's texts are long
-        "model": ModelSpec(n_layer=1, n_embd=32, n_head=2, n_positions=1024),
-        "train": TrainSettings(batch_size=4, save_steps=0, max_length=1024, learning_rate=3e-3),
-    }
+    monkeypatch.setattr(rerest_module, "reflector_pairs", _failed_as_pairs(2))
+    small = _long_texts(learning_rate=3e-3)
     cfg = config(reflector="oracle", iteration_learning_rate=1e-4, replay_demos=3, **small)  # the oracle's repairs
     result = run_rerest(cfg, tmp_path / "oracle")
     assert rates == {"iter0/train": 3e-3, "iter1/train": 1e-4}
